@@ -1,0 +1,496 @@
+//! The Glance v2 backend: a stateless client of a real Glance over one pooled
+//! `reqwest::Client`. One Glance call per read; at most two per property write
+//! (a GET when the change needs the current state, then one JSON-patch PATCH).
+
+use super::{
+    BackendError, BackendResult, Image, ImageBackend, ListQuery, PropertyChange, RequestContext,
+    GLANCE_BASE_PROPERTIES,
+};
+use async_trait::async_trait;
+use serde_json::{json, Map, Value};
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex as StdMutex};
+use std::time::Duration;
+use tokio::sync::{Mutex, OnceCell};
+
+/// Glance's own cap on `limit` (`api_limit_max`): the largest useful page.
+const GLANCE_MAX_PAGE: u64 = 1000;
+const JSON_PATCH: &str = "application/openstack-images-v2.1-json-patch";
+
+#[derive(Clone, Debug)]
+pub struct GlanceSettings {
+    pub url: String,
+    pub timeout: Duration,
+    pub connect_timeout: Duration,
+    /// Extra attempts for idempotent calls on connection errors and 503.
+    pub num_retries: u32,
+}
+
+pub struct GlanceBackend {
+    base: String,
+    http: reqwest::Client,
+    settings: GlanceSettings,
+    base_properties: OnceCell<Arc<HashSet<String>>>,
+    /// Per-image write locks: property writes to one image are serialized
+    /// inside this process so that concurrent merges cannot lose keys.
+    write_locks: StdMutex<HashMap<String, Arc<Mutex<()>>>>,
+}
+
+impl GlanceBackend {
+    pub fn new(settings: GlanceSettings) -> Result<Self, BackendError> {
+        let http = reqwest::Client::builder()
+            .connect_timeout(settings.connect_timeout)
+            .timeout(settings.timeout)
+            .pool_idle_timeout(Duration::from_secs(30))
+            .user_agent(concat!("nova-images-proxy/", env!("CARGO_PKG_VERSION")))
+            .no_proxy()
+            .build()
+            .map_err(|e| BackendError::Internal(format!("cannot build the HTTP client: {e}")))?;
+        Ok(Self {
+            base: settings.url.trim_end_matches('/').to_string(),
+            http,
+            settings,
+            base_properties: OnceCell::new(),
+            write_locks: StdMutex::new(HashMap::new()),
+        })
+    }
+
+    fn image_url(&self, id: &str) -> String {
+        format!(
+            "{}/v2/images/{}",
+            self.base,
+            percent_encoding::utf8_percent_encode(id, PATH_SEGMENT)
+        )
+    }
+
+    fn request(&self, ctx: &RequestContext, method: reqwest::Method, url: &str) -> reqwest::RequestBuilder {
+        self.http
+            .request(method, url)
+            .header("X-Auth-Token", &ctx.token)
+            .header("X-OpenStack-Request-ID", &ctx.request_id)
+            // As python-glanceclient: Glance then words its errors as HTML pages,
+            // the form Nova's messages are made from.
+            .header("Accept", "*/*")
+    }
+
+    /// Send a request built by `build`, retrying idempotent ones on connection
+    /// errors and 503 as Nova's Glance client does.
+    async fn send(
+        &self,
+        idempotent: bool,
+        build: impl Fn() -> reqwest::RequestBuilder,
+    ) -> BackendResult<reqwest::Response> {
+        let attempts = if idempotent { 1 + self.settings.num_retries } else { 1 };
+        let mut last = BackendError::Unreachable("no attempt made".into());
+        for attempt in 0..attempts {
+            if attempt > 0 {
+                tokio::time::sleep(Duration::from_millis(100 * u64::from(attempt))).await;
+            }
+            match build().send().await {
+                Ok(resp) if resp.status().as_u16() == 503 && attempt + 1 < attempts => {
+                    tracing::warn!(attempt, "image service answered 503, retrying");
+                    last = BackendError::Status { status: 503, details: "503 Service Unavailable".into() };
+                }
+                Ok(resp) => return Ok(resp),
+                Err(e) if e.is_timeout() => {
+                    tracing::warn!(attempt, "image service timed out");
+                    last = BackendError::Timeout;
+                }
+                Err(e) => {
+                    tracing::warn!(attempt, error = %e, "image service unreachable");
+                    last = BackendError::Unreachable(e.to_string());
+                    if !e.is_connect() {
+                        // The request may have reached Glance: only reads are retried.
+                        if !idempotent {
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+        Err(last)
+    }
+
+    async fn json_or_error(&self, resp: reqwest::Response) -> BackendResult<Value> {
+        let status = resp.status().as_u16();
+        if !(200..300).contains(&status) {
+            return Err(error_from_response(resp).await);
+        }
+        let body = resp.bytes().await.map_err(|e| {
+            if e.is_timeout() {
+                BackendError::Timeout
+            } else {
+                BackendError::Unreachable(e.to_string())
+            }
+        })?;
+        serde_json::from_slice(&body).map_err(|e| BackendError::BadResponse(format!("invalid JSON: {e}")))
+    }
+
+    /// Names of the base attributes of Glance's image schema, fetched once.
+    async fn base_properties(&self, ctx: &RequestContext) -> Arc<HashSet<String>> {
+        let fetched = self
+            .base_properties
+            .get_or_try_init(|| async {
+                let url = format!("{}/v2/schemas/image", self.base);
+                let resp = self.send(true, || self.request(ctx, reqwest::Method::GET, &url)).await?;
+                let schema = self.json_or_error(resp).await?;
+                let props = schema
+                    .get("properties")
+                    .and_then(Value::as_object)
+                    .ok_or_else(|| BackendError::BadResponse("image schema has no properties".into()))?;
+                let base: HashSet<String> = props
+                    .iter()
+                    .filter(|(_, def)| def.get("is_base").and_then(Value::as_bool) != Some(false))
+                    .map(|(name, _)| name.clone())
+                    .collect();
+                tracing::info!(count = base.len(), "cached the image schema's base attributes");
+                Ok::<_, BackendError>(Arc::new(base))
+            })
+            .await;
+        match fetched {
+            Ok(set) => set.clone(),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the image schema; using Glance's built-in base attributes");
+                Arc::new(GLANCE_BASE_PROPERTIES.iter().map(|s| s.to_string()).collect())
+            }
+        }
+    }
+
+    async fn get_raw(&self, ctx: &RequestContext, id: &str) -> BackendResult<Value> {
+        let url = self.image_url(id);
+        let resp = self.send(true, || self.request(ctx, reqwest::Method::GET, &url)).await?;
+        self.json_or_error(resp).await
+    }
+
+    fn write_lock(&self, id: &str) -> Arc<Mutex<()>> {
+        let mut locks = self.write_locks.lock().unwrap_or_else(|p| p.into_inner());
+        // Forget locks nobody holds any more so the map stays small.
+        if locks.len() > 1024 {
+            locks.retain(|_, l| Arc::strong_count(l) > 1);
+        }
+        locks.entry(id.to_string()).or_default().clone()
+    }
+}
+
+const PATH_SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
+
+/// JSON-pointer escaping of a property name (`~` → `~0`, `/` → `~1`).
+fn json_pointer(key: &str) -> String {
+    format!("/{}", key.replace('~', "~0").replace('/', "~1"))
+}
+
+/// The text python-glanceclient makes of an error body (`glanceclient.exc.from_response`):
+/// JSON → the `message`s; HTML → tags stripped per line, empty and repeated lines
+/// dropped, joined with `": "`; other text → the body with blank lines collapsed.
+pub fn glanceclient_details(content_type: &str, body: &str) -> String {
+    if body.is_empty() {
+        return String::new();
+    }
+    if content_type.contains("json") {
+        if let Ok(Value::Object(m)) = serde_json::from_str::<Value>(body) {
+            let msgs: Vec<String> = m
+                .values()
+                .filter_map(|o| o.get("message"))
+                .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_string))
+                .collect();
+            return msgs.join("\n");
+        }
+    }
+    if content_type.contains("html") {
+        let mut seen = HashSet::new();
+        let mut parts = Vec::new();
+        for line in body.lines() {
+            let text = strip_tags(line.trim());
+            if !text.is_empty() && seen.insert(text.clone()) {
+                parts.push(text);
+            }
+        }
+        return parts.join(": ");
+    }
+    body.replace("\n\n", "\n")
+}
+
+/// Python's `re.sub(r'<.+?>', '', line)`.
+fn strip_tags(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut rest = line;
+    while let Some(start) = rest.find('<') {
+        // `.+?` needs at least one character between the brackets.
+        let after = &rest[start + 1..];
+        let mut chars = after.char_indices();
+        let close = match chars.next() {
+            Some((_, c)) if c != '\n' => after[c.len_utf8()..].find('>').map(|p| p + c.len_utf8()),
+            _ => None,
+        };
+        match close {
+            Some(end) => {
+                out.push_str(&rest[..start]);
+                rest = &after[end + 1..];
+            }
+            None => {
+                out.push_str(&rest[..start + 1]);
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+async fn error_from_response(resp: reqwest::Response) -> BackendError {
+    let status = resp.status().as_u16();
+    let content_type = resp
+        .headers()
+        .get(reqwest::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    let body = resp.text().await.unwrap_or_default();
+    BackendError::Status { status, details: glanceclient_details(&content_type, &body) }
+}
+
+/// Split a Glance image body into the domain type: base attributes by name,
+/// everything that is not a base attribute into `properties` (in Glance's order).
+pub fn image_from_glance(value: Value, base: &HashSet<String>) -> BackendResult<Image> {
+    let Value::Object(map) = value else {
+        return Err(BackendError::BadResponse("image is not a JSON object".into()));
+    };
+    let mut img = Image::default();
+    let s = |v: &Value| v.as_str().map(str::to_string);
+    for (key, value) in map {
+        if !base.contains(&key) {
+            img.properties.insert(key, value);
+            continue;
+        }
+        match key.as_str() {
+            "id" => img.id = s(&value).unwrap_or_default(),
+            "name" => img.name = s(&value),
+            "status" => img.status = s(&value).unwrap_or_default(),
+            "visibility" => img.visibility = s(&value).unwrap_or_default(),
+            "protected" => img.protected = value.as_bool().unwrap_or(false),
+            "os_hidden" => img.os_hidden = value.as_bool().unwrap_or(false),
+            "checksum" => img.checksum = s(&value),
+            "os_hash_algo" => img.os_hash_algo = s(&value),
+            "os_hash_value" => img.os_hash_value = s(&value),
+            "owner" => img.owner = s(&value),
+            "size" => img.size = value.as_i64(),
+            "virtual_size" => img.virtual_size = value.as_i64(),
+            "container_format" => img.container_format = s(&value),
+            "disk_format" => img.disk_format = s(&value),
+            "min_ram" => img.min_ram = value.as_i64().unwrap_or(0),
+            "min_disk" => img.min_disk = value.as_i64().unwrap_or(0),
+            "created_at" => img.created_at = s(&value).unwrap_or_default(),
+            "updated_at" => img.updated_at = s(&value).unwrap_or_default(),
+            "tags" => {
+                img.tags = value
+                    .as_array()
+                    .map(|a| a.iter().filter_map(|t| t.as_str().map(str::to_string)).collect())
+                    .unwrap_or_default()
+            }
+            // self, file, schema, direct_url, locations, stores: links, not data.
+            _ => {}
+        }
+    }
+    if img.id.is_empty() {
+        return Err(BackendError::BadResponse("image without an id".into()));
+    }
+    Ok(img)
+}
+
+/// The JSON-patch operations that apply `change` to `current` (an image's
+/// extra properties), and the properties expected afterwards.
+pub fn patch_for(
+    current: &Map<String, Value>,
+    change: &PropertyChange,
+) -> BackendResult<(Vec<Value>, Map<String, Value>)> {
+    let mut ops = Vec::new();
+    let mut after = current.clone();
+    match change {
+        PropertyChange::Merge(set) => {
+            for (k, v) in set {
+                if current.get(k) != Some(v) {
+                    // With the v2.1 JSON-patch media type Glance's `add` replaces
+                    // an existing property, so a merge needs no read of the image.
+                    ops.push(json!({"op": "add", "path": json_pointer(k), "value": v}));
+                }
+                after.insert(k.clone(), v.clone());
+            }
+        }
+        PropertyChange::ReplaceAll(set) => {
+            for k in current.keys() {
+                if !set.contains_key(k) {
+                    ops.push(json!({"op": "remove", "path": json_pointer(k)}));
+                }
+            }
+            for (k, v) in set {
+                if current.get(k) != Some(v) {
+                    ops.push(json!({"op": "add", "path": json_pointer(k), "value": v}));
+                }
+            }
+            after = set.clone();
+        }
+        PropertyChange::Remove(k) => {
+            if !current.contains_key(k) {
+                return Err(BackendError::KeyNotFound);
+            }
+            ops.push(json!({"op": "remove", "path": json_pointer(k)}));
+            after.shift_remove(k);
+        }
+    }
+    Ok((ops, after))
+}
+
+#[async_trait]
+impl ImageBackend for GlanceBackend {
+    fn describe(&self) -> String {
+        format!("glance {}", self.base)
+    }
+
+    fn public_image_url(&self) -> String {
+        self.settings.url.clone()
+    }
+
+    async fn list(&self, ctx: &RequestContext, query: &ListQuery) -> BackendResult<Vec<Image>> {
+        let base = self.base_properties(ctx).await;
+        let mut out = Vec::new();
+        let mut marker = query.marker.clone();
+        loop {
+            let remaining = query.limit.map(|l| l.saturating_sub(out.len() as u64));
+            let page = remaining.unwrap_or(GLANCE_MAX_PAGE).min(GLANCE_MAX_PAGE);
+            let url = {
+                let mut qs = form_urlencoded::Serializer::new(String::new());
+                for (k, v) in &query.filters {
+                    qs.append_pair(k, v);
+                }
+                qs.append_pair("limit", &page.to_string());
+                if let Some(m) = &marker {
+                    qs.append_pair("marker", m);
+                }
+                format!("{}/v2/images?{}", self.base, qs.finish())
+            };
+            let resp = self.send(true, || self.request(ctx, reqwest::Method::GET, &url)).await?;
+            let body = self.json_or_error(resp).await?;
+            let images = body
+                .get("images")
+                .and_then(Value::as_array)
+                .ok_or_else(|| BackendError::BadResponse("image list without images".into()))?;
+            let got = images.len();
+            for raw in images {
+                out.push(image_from_glance(raw.clone(), &base)?);
+            }
+            let done = query.limit.is_some_and(|l| out.len() as u64 >= l);
+            if done || got == 0 || body.get("next").is_none() {
+                break;
+            }
+            marker = out.last().map(|i| i.id.clone());
+        }
+        Ok(out)
+    }
+
+    async fn get(&self, ctx: &RequestContext, id: &str) -> BackendResult<Image> {
+        let base = self.base_properties(ctx).await;
+        let raw = self.get_raw(ctx, id).await?;
+        image_from_glance(raw, &base)
+    }
+
+    async fn delete(&self, ctx: &RequestContext, id: &str) -> BackendResult<()> {
+        let url = self.image_url(id);
+        let resp = self.send(false, || self.request(ctx, reqwest::Method::DELETE, &url)).await?;
+        if resp.status().is_success() {
+            Ok(())
+        } else {
+            Err(error_from_response(resp).await)
+        }
+    }
+
+    async fn update_properties(
+        &self,
+        ctx: &RequestContext,
+        id: &str,
+        change: PropertyChange,
+        max_properties: Option<usize>,
+    ) -> BackendResult<Image> {
+        let lock = self.write_lock(id);
+        let _guard = lock.lock().await;
+        let base = self.base_properties(ctx).await;
+        let current = image_from_glance(self.get_raw(ctx, id).await?, &base)?;
+        let (ops, expected) = patch_for(&current.properties, &change)?;
+        if max_properties.is_some_and(|max| expected.len() > max) {
+            return Err(BackendError::QuotaExceeded);
+        }
+        if ops.is_empty() {
+            return Ok(current);
+        }
+        let url = self.image_url(id);
+        let body = serde_json::to_vec(&ops).map_err(|e| BackendError::Internal(e.to_string()))?;
+        let resp = self
+            .send(false, || {
+                self.request(ctx, reqwest::Method::PATCH, &url)
+                    .header("Content-Type", JSON_PATCH)
+                    .body(body.clone())
+            })
+            .await?;
+        let saved = image_from_glance(self.json_or_error(resp).await?, &base)?;
+        // What Glance saved must hold every key this change wrote.
+        let lost: Vec<&String> = match &change {
+            PropertyChange::Merge(set) | PropertyChange::ReplaceAll(set) => {
+                set.iter().filter(|(k, v)| saved.properties.get(*k) != Some(v)).map(|(k, _)| k).collect()
+            }
+            PropertyChange::Remove(k) => saved.properties.contains_key(k).then_some(k).into_iter().collect(),
+        };
+        if !lost.is_empty() {
+            return Err(BackendError::BadResponse(format!(
+                "image {id}: the image service did not keep {} of the properties written",
+                lost.len()
+            )));
+        }
+        Ok(saved)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn html_error_bodies_become_glanceclient_details() {
+        let html = "<html>\n <head>\n  <title>400 Bad Request</title>\n </head>\n <body>\n  <h1>400 Bad Request</h1>\n  No image found with ID x<br /><br />\n\n\n\n </body>\n</html>";
+        assert_eq!(
+            glanceclient_details("text/html; charset=UTF-8", html),
+            "400 Bad Request: No image found with ID x"
+        );
+        assert_eq!(glanceclient_details("text/plain", "403 Forbidden\n\nYou are not authorized\n"), "403 Forbidden\nYou are not authorized\n");
+        assert_eq!(
+            glanceclient_details("application/json", r#"{"error": {"message": "boom"}}"#),
+            "boom"
+        );
+        assert_eq!(strip_tags("a<>b<c>d"), "ad");
+    }
+
+    #[test]
+    fn merge_patch_adds_only_changed_keys() {
+        let mut current = Map::new();
+        current.insert("a".into(), json!("1"));
+        current.insert("b/c".into(), json!("2"));
+        let mut set = Map::new();
+        set.insert("a".into(), json!("1"));
+        set.insert("n".into(), json!("x"));
+        let (ops, after) = patch_for(&current, &PropertyChange::Merge(set.clone())).unwrap();
+        assert_eq!(ops, vec![json!({"op": "add", "path": "/n", "value": "x"})]);
+        assert_eq!(after.len(), 3);
+        let (ops, after) = patch_for(&current, &PropertyChange::ReplaceAll(set)).unwrap();
+        assert_eq!(
+            ops,
+            vec![json!({"op": "remove", "path": "/b~1c"}), json!({"op": "add", "path": "/n", "value": "x"})]
+        );
+        assert_eq!(after.len(), 2);
+        assert!(matches!(
+            patch_for(&current, &PropertyChange::Remove("zz".into())),
+            Err(BackendError::KeyNotFound)
+        ));
+    }
+}

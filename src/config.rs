@@ -1,0 +1,204 @@
+//! Settings, layered (lowest to highest): built-in defaults, a TOML file
+//! (`--config`), environment (`NOVA_IMAGES_PROXY__SECTION__KEY`), command-line flags.
+
+use crate::nova::microversion::{Version, MIN, NOVA_MAX};
+use serde::Deserialize;
+use std::path::PathBuf;
+
+pub const ENV_PREFIX: &str = "NOVA_IMAGES_PROXY";
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    pub server: ServerSettings,
+    pub glance: GlanceSection,
+    pub api: ApiSettings,
+    pub auth: AuthSettings,
+    pub log: LogSettings,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSettings {
+    /// Compute listener (Nova's API).
+    pub bind: String,
+    /// HTTP worker threads; 0 = one per core.
+    pub workers: usize,
+    /// Largest request body accepted (oslo.middleware `max_request_body_size`).
+    pub max_request_body: usize,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GlanceSection {
+    /// Glance endpoint (e.g. `http://127.0.0.1:9292`). Empty: no Glance.
+    pub url: String,
+    pub timeout_secs: f64,
+    pub connect_timeout_secs: f64,
+    pub num_retries: u32,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiSettings {
+    /// Nova's `[api] compute_link_prefix`: replaces scheme and host of self and
+    /// bookmark links. Empty: the request's own.
+    pub compute_link_prefix: String,
+    /// Nova's `[api] glance_link_prefix`, for `alternate` links. Empty: the Glance URL.
+    pub glance_link_prefix: String,
+    /// Highest microversion served (`latest`); e.g. 2.38 to mimic an older Nova.
+    pub max_microversion: String,
+    /// Nova's `[api] max_limit`.
+    pub max_limit: u64,
+    /// Nova's `[quota] metadata_items`; -1 = unlimited.
+    pub metadata_items: i64,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthSettings {
+    /// `noauth2`: `X-Auth-Token: <user>:<project>` tokens.
+    pub strategy: String,
+    /// Named in `WWW-Authenticate: Keystone uri="…"` on 401s.
+    pub www_authenticate_uri: String,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogSettings {
+    /// A tracing filter (`info`, `nova_images_proxy=debug`, …).
+    pub level: String,
+}
+
+const DEFAULTS: &str = r#"
+[server]
+bind = "127.0.0.1:8774"
+workers = 0
+max_request_body = 114688
+
+[glance]
+url = ""
+timeout_secs = 60.0
+connect_timeout_secs = 5.0
+num_retries = 3
+
+[api]
+compute_link_prefix = ""
+glance_link_prefix = ""
+max_microversion = "2.104"
+max_limit = 1000
+metadata_items = 128
+
+[auth]
+strategy = "noauth2"
+www_authenticate_uri = "http://127.0.0.1:5000"
+
+[log]
+level = "info"
+"#;
+
+/// Values given on the command line (highest precedence).
+#[derive(Clone, Debug, Default)]
+pub struct Overrides {
+    pub config_file: Option<PathBuf>,
+    pub pairs: Vec<(String, String)>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration: {0}")]
+    Load(#[from] config::ConfigError),
+    #[error("configuration: {0}")]
+    Invalid(String),
+}
+
+impl Settings {
+    pub fn load(overrides: &Overrides) -> Result<Settings, ConfigError> {
+        Self::load_with_env(overrides, true)
+    }
+
+    pub fn load_with_env(overrides: &Overrides, use_env: bool) -> Result<Settings, ConfigError> {
+        let mut builder = config::Config::builder()
+            .add_source(config::File::from_str(DEFAULTS, config::FileFormat::Toml));
+        if let Some(path) = &overrides.config_file {
+            builder = builder.add_source(config::File::from(path.as_path()).format(config::FileFormat::Toml));
+        }
+        if use_env {
+            builder = builder.add_source(
+                config::Environment::with_prefix(ENV_PREFIX)
+                    .prefix_separator("__")
+                    .separator("__")
+                    .try_parsing(true),
+            );
+        }
+        for (key, value) in &overrides.pairs {
+            builder = builder.set_override(key.as_str(), value.as_str())?;
+        }
+        let settings: Settings = builder.build()?.try_deserialize()?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    /// Built-in defaults only (tests start from these).
+    pub fn defaults() -> Settings {
+        Self::load_with_env(&Overrides::default(), false).unwrap_or_else(|e| panic!("built-in defaults: {e}"))
+    }
+
+    pub fn max_version(&self) -> Version {
+        Version::parse(&self.api.max_microversion).unwrap_or(NOVA_MAX)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let v = Version::parse(&self.api.max_microversion).ok_or_else(|| {
+            ConfigError::Invalid(format!("api.max_microversion {:?} is not X.Y", self.api.max_microversion))
+        })?;
+        if v < MIN || v > NOVA_MAX {
+            return Err(ConfigError::Invalid(format!("api.max_microversion must be between {MIN} and {NOVA_MAX}")));
+        }
+        if self.auth.strategy != "noauth2" {
+            return Err(ConfigError::Invalid(format!(
+                "auth.strategy {:?} is not supported (supported: noauth2)",
+                self.auth.strategy
+            )));
+        }
+        if self.glance.timeout_secs <= 0.0 || self.glance.connect_timeout_secs <= 0.0 {
+            return Err(ConfigError::Invalid("glance timeouts must be positive".into()));
+        }
+        if self.api.max_limit == 0 {
+            return Err(ConfigError::Invalid("api.max_limit must be at least 1".into()));
+        }
+        if !self.glance.url.is_empty() && url::Url::parse(&self.glance.url).is_err() {
+            return Err(ConfigError::Invalid(format!("glance.url {:?} is not a URL", self.glance.url)));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_override_file_over_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, "[api]\nmax_microversion = \"2.38\"\nmetadata_items = 5\n").unwrap();
+        let s = Settings::load_with_env(
+            &Overrides {
+                config_file: Some(path),
+                pairs: vec![("api.metadata_items".into(), "7".into())],
+            },
+            false,
+        )
+        .unwrap();
+        assert_eq!(s.api.max_microversion, "2.38");
+        assert_eq!(s.api.metadata_items, 7);
+        assert_eq!(s.server.max_request_body, 114688);
+    }
+
+    #[test]
+    fn invalid_values_are_refused() {
+        let bad = Overrides { config_file: None, pairs: vec![("api.max_microversion".into(), "3.0".into())] };
+        assert!(Settings::load_with_env(&bad, false).is_err());
+    }
+}

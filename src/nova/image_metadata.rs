@@ -1,0 +1,86 @@
+//! `/images/{id}/metadata` (`nova/api/openstack/compute/image_metadata.py`), on
+//! JSON-patch writes that touch only the keys a request names.
+
+use super::images::image_error;
+use super::validation::{metadata_body, BodyKind};
+use super::{fault::Fault, unavailable, unexpected_glance, views, Call, Reply};
+use crate::backend::{BackendError, PropertyChange};
+use actix_web::http::StatusCode;
+use serde_json::{json, Map};
+
+pub async fn index(call: &Call<'_>, id: &str) -> Result<Reply, Fault> {
+    let image = call.state.backend.get(&call.ctx, id).await.map_err(|e| image_error(&e, id))?;
+    Ok(Reply::Json(StatusCode::OK, json!({"metadata": views::metadata(&image)})))
+}
+
+pub async fn show(call: &Call<'_>, id: &str, key: &str) -> Result<Reply, Fault> {
+    let image = call.state.backend.get(&call.ctx, id).await.map_err(|e| image_error(&e, id))?;
+    let meta = views::metadata(&image);
+    match meta.get(key) {
+        Some(v) => {
+            let mut m = Map::new();
+            m.insert(key.to_string(), v.clone());
+            Ok(Reply::Json(StatusCode::OK, json!({"meta": m})))
+        }
+        None => Err(Fault::resource_not_found()),
+    }
+}
+
+/// `POST`: merge; answers the properties as saved.
+pub async fn create(call: &Call<'_>, id: &str) -> Result<Reply, Fault> {
+    let set = metadata_body(call.body.as_ref(), BodyKind::Metadata, call.legacy)?;
+    let saved = write(call, id, PropertyChange::Merge(set)).await?;
+    Ok(Reply::Json(StatusCode::OK, json!({"metadata": views::metadata(&saved)})))
+}
+
+/// `PUT` of the collection: replace every extra property; echoes the body.
+pub async fn update_all(call: &Call<'_>, id: &str) -> Result<Reply, Fault> {
+    let set = metadata_body(call.body.as_ref(), BodyKind::Metadata, call.legacy)?;
+    write(call, id, PropertyChange::ReplaceAll(set.clone())).await?;
+    Ok(Reply::Json(StatusCode::OK, json!({"metadata": set})))
+}
+
+/// `PUT` of one key: create or update it; echoes the body.
+pub async fn update(call: &Call<'_>, id: &str, key: &str) -> Result<Reply, Fault> {
+    let meta = metadata_body(call.body.as_ref(), BodyKind::Meta, call.legacy)?;
+    // Checked before the image is even looked up, as Nova does.
+    if !meta.contains_key(key) {
+        return Err(Fault::bad_request("Request body and URI mismatch"));
+    }
+    let mut set = Map::new();
+    set.insert(key.to_string(), meta[key].clone());
+    write(call, id, PropertyChange::Merge(set)).await?;
+    Ok(Reply::Json(StatusCode::OK, json!({"meta": meta})))
+}
+
+pub async fn delete(call: &Call<'_>, id: &str, key: &str) -> Result<Reply, Fault> {
+    write(call, id, PropertyChange::Remove(key.to_string())).await?;
+    Ok(Reply::NoContent)
+}
+
+async fn write(call: &Call<'_>, id: &str, change: PropertyChange) -> Result<crate::backend::Image, Fault> {
+    let quota = call.state.settings.api.metadata_items;
+    let max = (quota >= 0).then_some(quota as usize);
+    call.state
+        .backend
+        .update_properties(&call.ctx, id, change, max)
+        .await
+        .map_err(|e| write_error(&e, id))
+}
+
+fn write_error(e: &BackendError, id: &str) -> Fault {
+    if let Some(f) = unavailable(e) {
+        return f;
+    }
+    match e {
+        BackendError::KeyNotFound => Fault::not_found("Invalid metadata key"),
+        BackendError::QuotaExceeded => Fault::forbidden("Image metadata limit exceeded"),
+        // Glance refusing a property value (its own quota, a bad value) is a 500 in
+        // Nova; the client's request is what was refused, so we answer 400.
+        BackendError::Status { status: 400 | 413, details } => Fault::bad_request(format!("HTTP {details}")),
+        BackendError::Status { status: 409, details } => Fault::new(409, format!("HTTP {details}")),
+        BackendError::Status { status: 404 | 401 | 403, .. } => image_error(e, id),
+        BackendError::Status { status, .. } => unexpected_glance(*status),
+        _ => Fault::unexpected("nova.exception.NovaException"),
+    }
+}
