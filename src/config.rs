@@ -121,7 +121,8 @@ impl Settings {
         let mut builder = config::Config::builder()
             .add_source(config::File::from_str(DEFAULTS, config::FileFormat::Toml));
         if let Some(path) = &overrides.config_file {
-            builder = builder.add_source(config::File::from(path.as_path()).format(config::FileFormat::Toml));
+            builder = builder
+                .add_source(config::File::from(path.as_path()).format(config::FileFormat::Toml));
         }
         if use_env {
             builder = builder.add_source(
@@ -141,7 +142,8 @@ impl Settings {
 
     /// Built-in defaults only (tests start from these).
     pub fn defaults() -> Settings {
-        Self::load_with_env(&Overrides::default(), false).unwrap_or_else(|e| panic!("built-in defaults: {e}"))
+        Self::load_with_env(&Overrides::default(), false)
+            .unwrap_or_else(|e| panic!("built-in defaults: {e}"))
     }
 
     pub fn max_version(&self) -> Version {
@@ -150,10 +152,15 @@ impl Settings {
 
     fn validate(&self) -> Result<(), ConfigError> {
         let v = Version::parse(&self.api.max_microversion).ok_or_else(|| {
-            ConfigError::Invalid(format!("api.max_microversion {:?} is not X.Y", self.api.max_microversion))
+            ConfigError::Invalid(format!(
+                "api.max_microversion {:?} is not X.Y",
+                self.api.max_microversion
+            ))
         })?;
         if v < MIN || v > NOVA_MAX {
-            return Err(ConfigError::Invalid(format!("api.max_microversion must be between {MIN} and {NOVA_MAX}")));
+            return Err(ConfigError::Invalid(format!(
+                "api.max_microversion must be between {MIN} and {NOVA_MAX}"
+            )));
         }
         if self.auth.strategy != "noauth2" {
             return Err(ConfigError::Invalid(format!(
@@ -162,13 +169,20 @@ impl Settings {
             )));
         }
         if self.glance.timeout_secs <= 0.0 || self.glance.connect_timeout_secs <= 0.0 {
-            return Err(ConfigError::Invalid("glance timeouts must be positive".into()));
+            return Err(ConfigError::Invalid(
+                "glance timeouts must be positive".into(),
+            ));
         }
         if self.api.max_limit == 0 {
-            return Err(ConfigError::Invalid("api.max_limit must be at least 1".into()));
+            return Err(ConfigError::Invalid(
+                "api.max_limit must be at least 1".into(),
+            ));
         }
         if !self.glance.url.is_empty() && url::Url::parse(&self.glance.url).is_err() {
-            return Err(ConfigError::Invalid(format!("glance.url {:?} is not a URL", self.glance.url)));
+            return Err(ConfigError::Invalid(format!(
+                "glance.url {:?} is not a URL",
+                self.glance.url
+            )));
         }
         Ok(())
     }
@@ -182,7 +196,11 @@ mod tests {
     fn flags_override_file_over_defaults() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("c.toml");
-        std::fs::write(&path, "[api]\nmax_microversion = \"2.38\"\nmetadata_items = 5\n").unwrap();
+        std::fs::write(
+            &path,
+            "[api]\nmax_microversion = \"2.38\"\nmetadata_items = 5\n",
+        )
+        .unwrap();
         let s = Settings::load_with_env(
             &Overrides {
                 config_file: Some(path),
@@ -198,7 +216,10 @@ mod tests {
 
     #[test]
     fn invalid_values_are_refused() {
-        let bad = Overrides { config_file: None, pairs: vec![("api.max_microversion".into(), "3.0".into())] };
+        let bad = Overrides {
+            config_file: None,
+            pairs: vec![("api.max_microversion".into(), "3.0".into())],
+        };
         assert!(Settings::load_with_env(&bad, false).is_err());
     }
 }

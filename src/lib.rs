@@ -13,23 +13,34 @@ use actix_web::web;
 use std::sync::Arc;
 
 /// Everything the compute listener needs.
-pub fn nova_state(settings: config::Settings, backend: Arc<dyn backend::ImageBackend>) -> web::Data<nova::NovaState> {
+pub fn nova_state(
+    settings: config::Settings,
+    backend: Arc<dyn backend::ImageBackend>,
+) -> web::Data<nova::NovaState> {
     web::Data::new(nova::NovaState::new(settings, backend))
 }
 
 /// Configure the compute listener's app: every request goes to Nova's router.
-pub fn configure_compute(state: web::Data<nova::NovaState>) -> impl FnOnce(&mut web::ServiceConfig) {
+pub fn configure_compute(
+    state: web::Data<nova::NovaState>,
+) -> impl FnOnce(&mut web::ServiceConfig) {
     move |cfg: &mut web::ServiceConfig| {
-        cfg.app_data(state).app_data(web::PayloadConfig::new(usize::MAX)).default_service(web::to(nova::entry));
+        cfg.app_data(state)
+            .app_data(web::PayloadConfig::new(usize::MAX))
+            .default_service(web::to(nova::entry));
     }
 }
 
 /// The backend named by the settings.
-pub fn build_backend(settings: &config::Settings) -> Result<Arc<dyn backend::ImageBackend>, String> {
+pub fn build_backend(
+    settings: &config::Settings,
+) -> Result<Arc<dyn backend::ImageBackend>, String> {
     if settings.glance.url.is_empty() {
-        return Err("no image backend: set --glance-url (or glance.url in the configuration file, or \
+        return Err(
+            "no image backend: set --glance-url (or glance.url in the configuration file, or \
              NOVA_IMAGES_PROXY__GLANCE__URL)"
-            .to_string());
+                .to_string(),
+        );
     }
     let glance = backend::glance::GlanceBackend::new(backend::glance::GlanceSettings {
         url: settings.glance.url.clone(),

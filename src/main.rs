@@ -42,7 +42,10 @@ impl Cli {
         set("api.max_microversion", &self.max_microversion);
         set("log.level", &self.log_level);
         set("server.workers", &self.workers.map(|w| w.to_string()));
-        Overrides { config_file: self.config.clone(), pairs }
+        Overrides {
+            config_file: self.config.clone(),
+            pairs,
+        }
     }
 }
 
@@ -57,7 +60,10 @@ fn main() -> std::process::ExitCode {
     };
     let filter = tracing_subscriber::EnvFilter::try_new(&settings.log.level)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_target(false).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .init();
     let backend = match nova_images_proxy::build_backend(&settings) {
         Ok(b) => b,
         Err(e) => {
@@ -70,7 +76,10 @@ fn main() -> std::process::ExitCode {
     } else {
         settings.server.workers
     };
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("nova-images-proxy: cannot start the runtime: {e}");

@@ -25,7 +25,11 @@ fn write_u_escape<W: ?Sized + io::Write>(w: &mut W, unit: u16) -> io::Result<()>
 }
 
 impl Formatter for PyFormatter {
-    fn begin_array_value<W: ?Sized + io::Write>(&mut self, w: &mut W, first: bool) -> io::Result<()> {
+    fn begin_array_value<W: ?Sized + io::Write>(
+        &mut self,
+        w: &mut W,
+        first: bool,
+    ) -> io::Result<()> {
         if first {
             Ok(())
         } else {
@@ -33,7 +37,11 @@ impl Formatter for PyFormatter {
         }
     }
 
-    fn begin_object_key<W: ?Sized + io::Write>(&mut self, w: &mut W, first: bool) -> io::Result<()> {
+    fn begin_object_key<W: ?Sized + io::Write>(
+        &mut self,
+        w: &mut W,
+        first: bool,
+    ) -> io::Result<()> {
         if first {
             Ok(())
         } else {
@@ -45,7 +53,11 @@ impl Formatter for PyFormatter {
         w.write_all(b": ")
     }
 
-    fn write_string_fragment<W: ?Sized + io::Write>(&mut self, w: &mut W, fragment: &str) -> io::Result<()> {
+    fn write_string_fragment<W: ?Sized + io::Write>(
+        &mut self,
+        w: &mut W,
+        fragment: &str,
+    ) -> io::Result<()> {
         // Python escapes everything outside ' '..='~' (ESCAPE_ASCII); serde_json has
         // already escaped the control characters, quote and backslash.
         let bytes = fragment.as_bytes();
@@ -69,7 +81,11 @@ impl Formatter for PyFormatter {
         Ok(())
     }
 
-    fn write_char_escape<W: ?Sized + io::Write>(&mut self, w: &mut W, escape: CharEscape) -> io::Result<()> {
+    fn write_char_escape<W: ?Sized + io::Write>(
+        &mut self,
+        w: &mut W,
+        escape: CharEscape,
+    ) -> io::Result<()> {
         let s: &[u8] = match escape {
             CharEscape::Quote => b"\\\"",
             CharEscape::ReverseSolidus => b"\\\\",
@@ -149,7 +165,11 @@ fn py_number(n: &serde_json::Number) -> String {
 /// Python's `repr()` of a `str`: single quotes unless the text holds a single
 /// quote and no double quote; printable non-ASCII kept as is.
 pub fn py_repr_str(s: &str) -> String {
-    let quote = if s.contains('\'') && !s.contains('"') { '"' } else { '\'' };
+    let quote = if s.contains('\'') && !s.contains('"') {
+        '"'
+    } else {
+        '\''
+    };
     let mut out = String::with_capacity(s.len() + 2);
     out.push(quote);
     for ch in s.chars() {
@@ -162,8 +182,12 @@ pub fn py_repr_str(s: &str) -> String {
                 out.push('\\');
                 out.push(c);
             }
-            c if (c as u32) < 0x20 || c as u32 == 0x7f => out.push_str(&format!("\\x{:02x}", c as u32)),
-            c if (0x80..0xa0).contains(&(c as u32)) => out.push_str(&format!("\\x{:02x}", c as u32)),
+            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
+                out.push_str(&format!("\\x{:02x}", c as u32))
+            }
+            c if (0x80..0xa0).contains(&(c as u32)) => {
+                out.push_str(&format!("\\x{:02x}", c as u32))
+            }
             c => out.push(c),
         }
     }
@@ -179,10 +203,16 @@ mod tests {
     #[test]
     fn separators_and_ascii_escapes_match_python() {
         let cases = [
-            (json!({"a": [1, 2], "b": null}), r#"{"a": [1, 2], "b": null}"#),
+            (
+                json!({"a": [1, 2], "b": null}),
+                r#"{"a": [1, 2], "b": null}"#,
+            ),
             (json!("imagé ☃"), r#""imag\u00e9 \u2603""#),
             (json!("\u{1F600}"), r#""\ud83d\ude00""#),
-            (json!("a\"b\\c\n\u{7f}\u{1}/"), r#""a\"b\\c\n\u007f\u0001/""#),
+            (
+                json!("a\"b\\c\n\u{7f}\u{1}/"),
+                r#""a\"b\\c\n\u007f\u0001/""#,
+            ),
             (json!({}), "{}"),
             (json!([]), "[]"),
         ];
@@ -195,7 +225,10 @@ mod tests {
     fn repr_matches_python() {
         let cases = [
             (json!({"bad/key": "v"}), "{'bad/key': 'v'}"),
-            (json!({"k": null, "b": true, "n": 1.5}), "{'k': None, 'b': True, 'n': 1.5}"),
+            (
+                json!({"k": null, "b": true, "n": 1.5}),
+                "{'k': None, 'b': True, 'n': 1.5}",
+            ),
             (json!(["a"]), "['a']"),
             (json!("it's"), "\"it's\""),
             (json!("é\n"), "'é\\n'"),

@@ -14,14 +14,17 @@ pub fn global_id(inbound: Option<&str>, own: &str) -> String {
 }
 
 fn is_request_id(s: &str) -> bool {
-    let Some(rest) = s.strip_prefix("req-") else { return false };
+    let Some(rest) = s.strip_prefix("req-") else {
+        return false;
+    };
     let groups: Vec<&str> = rest.split('-').collect();
     let lens = [8, 4, 4, 4, 12];
     groups.len() == 5
-        && groups
-            .iter()
-            .zip(lens)
-            .all(|(g, n)| g.len() == n && g.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
+        && groups.iter().zip(lens).all(|(g, n)| {
+            g.len() == n
+                && g.bytes()
+                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        })
 }
 
 #[cfg(test)]
@@ -32,9 +35,15 @@ mod tests {
     fn only_well_formed_ids_are_kept() {
         let own = mint();
         assert!(is_request_id(&own));
-        assert_eq!(global_id(Some("req-12345678-1234-1234-1234-123456789012"), &own), "req-12345678-1234-1234-1234-123456789012");
+        assert_eq!(
+            global_id(Some("req-12345678-1234-1234-1234-123456789012"), &own),
+            "req-12345678-1234-1234-1234-123456789012"
+        );
         assert_eq!(global_id(Some("req-XYZ"), &own), own);
-        assert_eq!(global_id(Some("req-12345678-1234-1234-1234-12345678901G"), &own), own);
+        assert_eq!(
+            global_id(Some("req-12345678-1234-1234-1234-12345678901G"), &own),
+            own
+        );
         assert_eq!(global_id(None, &own), own);
     }
 }
@@ -46,7 +55,10 @@ pub struct RequestId(pub String);
 
 pub fn of(req: &actix_web::HttpRequest) -> String {
     use actix_web::HttpMessage;
-    req.extensions().get::<RequestId>().map(|r| r.0.clone()).unwrap_or_else(mint)
+    req.extensions()
+        .get::<RequestId>()
+        .map(|r| r.0.clone())
+        .unwrap_or_else(mint)
 }
 
 /// tracing-actix-web root spans that carry our `req-<uuid>` (and never the

@@ -63,7 +63,12 @@ impl GlanceBackend {
         )
     }
 
-    fn request(&self, ctx: &RequestContext, method: reqwest::Method, url: &str) -> reqwest::RequestBuilder {
+    fn request(
+        &self,
+        ctx: &RequestContext,
+        method: reqwest::Method,
+        url: &str,
+    ) -> reqwest::RequestBuilder {
         self.http
             .request(method, url)
             .header("X-Auth-Token", &ctx.token)
@@ -80,7 +85,11 @@ impl GlanceBackend {
         idempotent: bool,
         build: impl Fn() -> reqwest::RequestBuilder,
     ) -> BackendResult<reqwest::Response> {
-        let attempts = if idempotent { 1 + self.settings.num_retries } else { 1 };
+        let attempts = if idempotent {
+            1 + self.settings.num_retries
+        } else {
+            1
+        };
         let mut last = BackendError::Unreachable("no attempt made".into());
         for attempt in 0..attempts {
             if attempt > 0 {
@@ -89,7 +98,10 @@ impl GlanceBackend {
             match build().send().await {
                 Ok(resp) if resp.status().as_u16() == 503 && attempt + 1 < attempts => {
                     tracing::warn!(attempt, "image service answered 503, retrying");
-                    last = BackendError::Status { status: 503, details: "503 Service Unavailable".into() };
+                    last = BackendError::Status {
+                        status: 503,
+                        details: "503 Service Unavailable".into(),
+                    };
                 }
                 Ok(resp) => return Ok(resp),
                 Err(e) if e.is_timeout() => {
@@ -123,7 +135,8 @@ impl GlanceBackend {
                 BackendError::Unreachable(e.to_string())
             }
         })?;
-        serde_json::from_slice(&body).map_err(|e| BackendError::BadResponse(format!("invalid JSON: {e}")))
+        serde_json::from_slice(&body)
+            .map_err(|e| BackendError::BadResponse(format!("invalid JSON: {e}")))
     }
 
     /// Names of the base attributes of Glance's image schema, fetched once.
@@ -132,18 +145,25 @@ impl GlanceBackend {
             .base_properties
             .get_or_try_init(|| async {
                 let url = format!("{}/v2/schemas/image", self.base);
-                let resp = self.send(true, || self.request(ctx, reqwest::Method::GET, &url)).await?;
+                let resp = self
+                    .send(true, || self.request(ctx, reqwest::Method::GET, &url))
+                    .await?;
                 let schema = self.json_or_error(resp).await?;
                 let props = schema
                     .get("properties")
                     .and_then(Value::as_object)
-                    .ok_or_else(|| BackendError::BadResponse("image schema has no properties".into()))?;
+                    .ok_or_else(|| {
+                        BackendError::BadResponse("image schema has no properties".into())
+                    })?;
                 let base: HashSet<String> = props
                     .iter()
                     .filter(|(_, def)| def.get("is_base").and_then(Value::as_bool) != Some(false))
                     .map(|(name, _)| name.clone())
                     .collect();
-                tracing::info!(count = base.len(), "cached the image schema's base attributes");
+                tracing::info!(
+                    count = base.len(),
+                    "cached the image schema's base attributes"
+                );
                 Ok::<_, BackendError>(Arc::new(base))
             })
             .await;
@@ -151,14 +171,21 @@ impl GlanceBackend {
             Ok(set) => set.clone(),
             Err(e) => {
                 tracing::warn!(error = %e, "cannot read the image schema; using Glance's built-in base attributes");
-                Arc::new(GLANCE_BASE_PROPERTIES.iter().map(|s| s.to_string()).collect())
+                Arc::new(
+                    GLANCE_BASE_PROPERTIES
+                        .iter()
+                        .map(|s| s.to_string())
+                        .collect(),
+                )
             }
         }
     }
 
     async fn get_raw(&self, ctx: &RequestContext, id: &str) -> BackendResult<Value> {
         let url = self.image_url(id);
-        let resp = self.send(true, || self.request(ctx, reqwest::Method::GET, &url)).await?;
+        let resp = self
+            .send(true, || self.request(ctx, reqwest::Method::GET, &url))
+            .await?;
         self.json_or_error(resp).await
     }
 
@@ -250,14 +277,19 @@ async fn error_from_response(resp: reqwest::Response) -> BackendError {
         .unwrap_or("")
         .to_string();
     let body = resp.text().await.unwrap_or_default();
-    BackendError::Status { status, details: glanceclient_details(&content_type, &body) }
+    BackendError::Status {
+        status,
+        details: glanceclient_details(&content_type, &body),
+    }
 }
 
 /// Split a Glance image body into the domain type: base attributes by name,
 /// everything that is not a base attribute into `properties` (in Glance's order).
 pub fn image_from_glance(value: Value, base: &HashSet<String>) -> BackendResult<Image> {
     let Value::Object(map) = value else {
-        return Err(BackendError::BadResponse("image is not a JSON object".into()));
+        return Err(BackendError::BadResponse(
+            "image is not a JSON object".into(),
+        ));
     };
     let mut img = Image::default();
     let s = |v: &Value| v.as_str().map(str::to_string);
@@ -288,7 +320,11 @@ pub fn image_from_glance(value: Value, base: &HashSet<String>) -> BackendResult<
             "tags" => {
                 img.tags = value
                     .as_array()
-                    .map(|a| a.iter().filter_map(|t| t.as_str().map(str::to_string)).collect())
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(|t| t.as_str().map(str::to_string))
+                            .collect()
+                    })
                     .unwrap_or_default()
             }
             // self, file, schema, direct_url, locations, stores: links, not data.
@@ -372,7 +408,9 @@ impl ImageBackend for GlanceBackend {
                 }
                 format!("{}/v2/images?{}", self.base, qs.finish())
             };
-            let resp = self.send(true, || self.request(ctx, reqwest::Method::GET, &url)).await?;
+            let resp = self
+                .send(true, || self.request(ctx, reqwest::Method::GET, &url))
+                .await?;
             let body = self.json_or_error(resp).await?;
             let images = body
                 .get("images")
@@ -399,7 +437,9 @@ impl ImageBackend for GlanceBackend {
 
     async fn delete(&self, ctx: &RequestContext, id: &str) -> BackendResult<()> {
         let url = self.image_url(id);
-        let resp = self.send(false, || self.request(ctx, reqwest::Method::DELETE, &url)).await?;
+        let resp = self
+            .send(false, || self.request(ctx, reqwest::Method::DELETE, &url))
+            .await?;
         if resp.status().is_success() {
             Ok(())
         } else {
@@ -437,10 +477,17 @@ impl ImageBackend for GlanceBackend {
         let saved = image_from_glance(self.json_or_error(resp).await?, &base)?;
         // What Glance saved must hold every key this change wrote.
         let lost: Vec<&String> = match &change {
-            PropertyChange::Merge(set) | PropertyChange::ReplaceAll(set) => {
-                set.iter().filter(|(k, v)| saved.properties.get(*k) != Some(v)).map(|(k, _)| k).collect()
-            }
-            PropertyChange::Remove(k) => saved.properties.contains_key(k).then_some(k).into_iter().collect(),
+            PropertyChange::Merge(set) | PropertyChange::ReplaceAll(set) => set
+                .iter()
+                .filter(|(k, v)| saved.properties.get(*k) != Some(v))
+                .map(|(k, _)| k)
+                .collect(),
+            PropertyChange::Remove(k) => saved
+                .properties
+                .contains_key(k)
+                .then_some(k)
+                .into_iter()
+                .collect(),
         };
         if !lost.is_empty() {
             return Err(BackendError::BadResponse(format!(
@@ -463,7 +510,10 @@ mod tests {
             glanceclient_details("text/html; charset=UTF-8", html),
             "400 Bad Request: No image found with ID x"
         );
-        assert_eq!(glanceclient_details("text/plain", "403 Forbidden\n\nYou are not authorized\n"), "403 Forbidden\nYou are not authorized\n");
+        assert_eq!(
+            glanceclient_details("text/plain", "403 Forbidden\n\nYou are not authorized\n"),
+            "403 Forbidden\nYou are not authorized\n"
+        );
         assert_eq!(
             glanceclient_details("application/json", r#"{"error": {"message": "boom"}}"#),
             "boom"
@@ -485,7 +535,10 @@ mod tests {
         let (ops, after) = patch_for(&current, &PropertyChange::ReplaceAll(set)).unwrap();
         assert_eq!(
             ops,
-            vec![json!({"op": "remove", "path": "/b~1c"}), json!({"op": "add", "path": "/n", "value": "x"})]
+            vec![
+                json!({"op": "remove", "path": "/b~1c"}),
+                json!({"op": "add", "path": "/n", "value": "x"})
+            ]
         );
         assert_eq!(after.len(), 2);
         assert!(matches!(

@@ -62,7 +62,10 @@ impl Image {
         m.insert("container_format".into(), opt_str(&self.container_format));
         m.insert("visibility".into(), Value::String(self.visibility.clone()));
         m.insert("size".into(), self.size.map_or(Value::Null, Value::from));
-        m.insert("virtual_size".into(), self.virtual_size.map_or(Value::Null, Value::from));
+        m.insert(
+            "virtual_size".into(),
+            self.virtual_size.map_or(Value::Null, Value::from),
+        );
         m.insert("status".into(), Value::String(self.status.clone()));
         m.insert("checksum".into(), opt_str(&self.checksum));
         m.insert("protected".into(), Value::Bool(self.protected));
@@ -76,8 +79,14 @@ impl Image {
         m.insert("created_at".into(), Value::String(self.created_at.clone()));
         m.insert("updated_at".into(), Value::String(self.updated_at.clone()));
         m.insert("tags".into(), Value::from(self.tags.clone()));
-        m.insert("self".into(), Value::String(format!("/v2/images/{}", self.id)));
-        m.insert("file".into(), Value::String(format!("/v2/images/{}/file", self.id)));
+        m.insert(
+            "self".into(),
+            Value::String(format!("/v2/images/{}", self.id)),
+        );
+        m.insert(
+            "file".into(),
+            Value::String(format!("/v2/images/{}/file", self.id)),
+        );
         m.insert("schema".into(), Value::String("/v2/schemas/image".into()));
         m
     }

@@ -16,7 +16,10 @@ pub const NOT_FOUND_DEFAULT: &str = "The resource could not be found.";
 
 impl Fault {
     pub fn new(code: u16, message: impl Into<String>) -> Self {
-        Fault { code, message: message.into() }
+        Fault {
+            code,
+            message: message.into(),
+        }
     }
 
     pub fn bad_request(message: impl Into<String>) -> Self {
@@ -94,7 +97,12 @@ pub fn webob_format(accept: Option<&str>) -> WebobFormat {
 
 /// A webob error page: (content type, body). `status` is e.g. `404 Not Found`,
 /// `title` e.g. `Not Found`, `explanation` webob's sentence.
-pub fn webob_page(format: WebobFormat, status: &str, title: &str, explanation: &str) -> (&'static str, Vec<u8>) {
+pub fn webob_page(
+    format: WebobFormat,
+    status: &str,
+    title: &str,
+    explanation: &str,
+) -> (&'static str, Vec<u8>) {
     match format {
         WebobFormat::Html => (
             "text/html; charset=UTF-8",
@@ -130,12 +138,27 @@ mod tests {
 
     #[test]
     fn webob_404_pages_have_nova_bytes() {
-        let (ct, body) = webob_page(WebobFormat::Plain, "404 Not Found", "Not Found", NOT_FOUND_DEFAULT);
+        let (ct, body) = webob_page(
+            WebobFormat::Plain,
+            "404 Not Found",
+            "Not Found",
+            NOT_FOUND_DEFAULT,
+        );
         assert_eq!(ct, "text/plain; charset=UTF-8");
         assert_eq!(body.len(), 52);
-        let (_, body) = webob_page(WebobFormat::Html, "404 Not Found", "Not Found", NOT_FOUND_DEFAULT);
+        let (_, body) = webob_page(
+            WebobFormat::Html,
+            "404 Not Found",
+            "Not Found",
+            NOT_FOUND_DEFAULT,
+        );
         assert_eq!(body.len(), 154);
-        let (ct, body) = webob_page(WebobFormat::Json, "404 Not Found", "Not Found", NOT_FOUND_DEFAULT);
+        let (ct, body) = webob_page(
+            WebobFormat::Json,
+            "404 Not Found",
+            "Not Found",
+            NOT_FOUND_DEFAULT,
+        );
         assert_eq!(ct, "application/json");
         assert_eq!(
             String::from_utf8(body).unwrap(),

@@ -9,12 +9,25 @@ use actix_web::http::StatusCode;
 use serde_json::{json, Map};
 
 pub async fn index(call: &Call<'_>, id: &str) -> Result<Reply, Fault> {
-    let image = call.state.backend.get(&call.ctx, id).await.map_err(|e| image_error(&e, id))?;
-    Ok(Reply::Json(StatusCode::OK, json!({"metadata": views::metadata(&image)})))
+    let image = call
+        .state
+        .backend
+        .get(&call.ctx, id)
+        .await
+        .map_err(|e| image_error(&e, id))?;
+    Ok(Reply::Json(
+        StatusCode::OK,
+        json!({"metadata": views::metadata(&image)}),
+    ))
 }
 
 pub async fn show(call: &Call<'_>, id: &str, key: &str) -> Result<Reply, Fault> {
-    let image = call.state.backend.get(&call.ctx, id).await.map_err(|e| image_error(&e, id))?;
+    let image = call
+        .state
+        .backend
+        .get(&call.ctx, id)
+        .await
+        .map_err(|e| image_error(&e, id))?;
     let meta = views::metadata(&image);
     match meta.get(key) {
         Some(v) => {
@@ -30,7 +43,10 @@ pub async fn show(call: &Call<'_>, id: &str, key: &str) -> Result<Reply, Fault> 
 pub async fn create(call: &Call<'_>, id: &str) -> Result<Reply, Fault> {
     let set = metadata_body(call.body.as_ref(), BodyKind::Metadata, call.legacy)?;
     let saved = write(call, id, PropertyChange::Merge(set)).await?;
-    Ok(Reply::Json(StatusCode::OK, json!({"metadata": views::metadata(&saved)})))
+    Ok(Reply::Json(
+        StatusCode::OK,
+        json!({"metadata": views::metadata(&saved)}),
+    ))
 }
 
 /// `PUT` of the collection: replace every extra property; echoes the body.
@@ -58,7 +74,11 @@ pub async fn delete(call: &Call<'_>, id: &str, key: &str) -> Result<Reply, Fault
     Ok(Reply::NoContent)
 }
 
-async fn write(call: &Call<'_>, id: &str, change: PropertyChange) -> Result<crate::backend::Image, Fault> {
+async fn write(
+    call: &Call<'_>,
+    id: &str,
+    change: PropertyChange,
+) -> Result<crate::backend::Image, Fault> {
     let quota = call.state.settings.api.metadata_items;
     let max = (quota >= 0).then_some(quota as usize);
     call.state
@@ -77,9 +97,18 @@ fn write_error(e: &BackendError, id: &str) -> Fault {
         BackendError::QuotaExceeded => Fault::forbidden("Image metadata limit exceeded"),
         // Glance refusing a property value (its own quota, a bad value) is a 500 in
         // Nova; the client's request is what was refused, so we answer 400.
-        BackendError::Status { status: 400 | 413, details } => Fault::bad_request(format!("HTTP {details}")),
-        BackendError::Status { status: 409, details } => Fault::new(409, format!("HTTP {details}")),
-        BackendError::Status { status: 404 | 401 | 403, .. } => image_error(e, id),
+        BackendError::Status {
+            status: 400 | 413,
+            details,
+        } => Fault::bad_request(format!("HTTP {details}")),
+        BackendError::Status {
+            status: 409,
+            details,
+        } => Fault::new(409, format!("HTTP {details}")),
+        BackendError::Status {
+            status: 404 | 401 | 403,
+            ..
+        } => image_error(e, id),
         BackendError::Status { status, .. } => unexpected_glance(*status),
         _ => Fault::unexpected("nova.exception.NovaException"),
     }

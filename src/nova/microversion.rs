@@ -9,11 +9,20 @@ pub const LEGACY_HEADER: &str = "X-OpenStack-Nova-API-Version";
 /// The lowest compute microversion.
 pub const MIN: Version = Version { major: 2, minor: 1 };
 /// Nova 34's newest microversion (the default maximum).
-pub const NOVA_MAX: Version = Version { major: 2, minor: 104 };
+pub const NOVA_MAX: Version = Version {
+    major: 2,
+    minor: 104,
+};
 /// `/images` (list, detail, show, delete) answer 404 from this version on.
-pub const IMAGES_GONE: Version = Version { major: 2, minor: 36 };
+pub const IMAGES_GONE: Version = Version {
+    major: 2,
+    minor: 36,
+};
 /// `/images/{id}/metadata*` answer 404 from this version on.
-pub const IMAGE_METADATA_GONE: Version = Version { major: 2, minor: 39 };
+pub const IMAGE_METADATA_GONE: Version = Version {
+    major: 2,
+    minor: 39,
+};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Version {
@@ -32,10 +41,17 @@ impl Version {
     pub fn parse(s: &str) -> Option<Version> {
         let (major, minor) = s.split_once('.')?;
         let digits = |p: &str| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit());
-        if !digits(major) || !digits(minor) || major.starts_with('0') || (minor.starts_with('0') && minor != "0") {
+        if !digits(major)
+            || !digits(minor)
+            || major.starts_with('0')
+            || (minor.starts_with('0') && minor != "0")
+        {
             return None;
         }
-        Some(Version { major: major.parse().ok()?, minor: minor.parse().ok()? })
+        Some(Version {
+            major: major.parse().ok()?,
+            minor: minor.parse().ok()?,
+        })
     }
 }
 
@@ -102,11 +118,29 @@ mod tests {
         let cases: &[(&[(&str, &str)], Option<&str>)] = &[
             (&[], None),
             (&[("OpenStack-API-Version", "compute 2.3")], Some("2.3")),
-            (&[("openstack-api-version", "volume 2.50, compute 2.3")], Some("2.3")),
-            (&[("OpenStack-API-Version", "compute 2.4, compute 2.3")], Some("2.3")),
+            (
+                &[("openstack-api-version", "volume 2.50, compute 2.3")],
+                Some("2.3"),
+            ),
+            (
+                &[("OpenStack-API-Version", "compute 2.4, compute 2.3")],
+                Some("2.3"),
+            ),
             (&[("OpenStack-API-Version", "volume 2.50")], None),
-            (&[("OpenStack-API-Version", "volume 2.50"), ("X-OpenStack-Nova-API-Version", "2.20")], Some("2.20")),
-            (&[("OpenStack-API-Version", "compute 2.36"), ("X-OpenStack-Nova-API-Version", "2.20")], Some("2.36")),
+            (
+                &[
+                    ("OpenStack-API-Version", "volume 2.50"),
+                    ("X-OpenStack-Nova-API-Version", "2.20"),
+                ],
+                Some("2.20"),
+            ),
+            (
+                &[
+                    ("OpenStack-API-Version", "compute 2.36"),
+                    ("X-OpenStack-Nova-API-Version", "2.20"),
+                ],
+                Some("2.36"),
+            ),
             (&[("X-OpenStack-Nova-API-Version", " 2.3 ")], Some("2.3")),
             (&[("X-OpenStack-Nova-API-Version", "2.2, 2.5")], Some("2.5")),
             (&[("X-OpenStack-Nova-API-Version", "")], Some("")),
@@ -124,12 +158,23 @@ mod tests {
         assert_eq!(negotiate(Some("latest"), NOVA_MAX), Ok(NOVA_MAX));
         assert_eq!(negotiate(Some("2.35"), NOVA_MAX), Ok(v("2.35")));
         for bad in ["Latest", "2.a", "2.01", "2.1.3", "", "02.1", "2."] {
-            assert_eq!(negotiate(Some(bad), NOVA_MAX), Err(VersionError::InvalidFormat(bad.into())), "{bad}");
+            assert_eq!(
+                negotiate(Some(bad), NOVA_MAX),
+                Err(VersionError::InvalidFormat(bad.into())),
+                "{bad}"
+            );
         }
         for out in ["3.0", "2.0", "2.999", "1.5"] {
-            assert_eq!(negotiate(Some(out), NOVA_MAX), Err(VersionError::NotSupported(v(out))), "{out}");
+            assert_eq!(
+                negotiate(Some(out), NOVA_MAX),
+                Err(VersionError::NotSupported(v(out))),
+                "{out}"
+            );
         }
-        assert_eq!(negotiate(Some("2.39"), v("2.38")), Err(VersionError::NotSupported(v("2.39"))));
+        assert_eq!(
+            negotiate(Some("2.39"), v("2.38")),
+            Err(VersionError::NotSupported(v("2.39")))
+        );
         assert!(v("2.36") >= IMAGES_GONE && v("2.35") < IMAGES_GONE && v("2.10") > v("2.9"));
     }
 }

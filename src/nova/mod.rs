@@ -36,10 +36,18 @@ pub struct NovaState {
 impl NovaState {
     pub fn new(settings: Settings, backend: Arc<dyn ImageBackend>) -> Self {
         let max_version = settings.max_version();
-        let glance_link_base = update_link_prefix(&backend.public_image_url(), &settings.api.glance_link_prefix)
-            .trim_end_matches('/')
-            .to_string();
-        NovaState { settings, backend, max_version, glance_link_base }
+        let glance_link_base = update_link_prefix(
+            &backend.public_image_url(),
+            &settings.api.glance_link_prefix,
+        )
+        .trim_end_matches('/')
+        .to_string();
+        NovaState {
+            settings,
+            backend,
+            max_version,
+            glance_link_base,
+        }
     }
 }
 
@@ -55,8 +63,16 @@ pub fn update_link_prefix(orig: &str, prefix: &str) -> String {
         Some(port) => format!("{}:{}", p.host_str().unwrap_or(""), port),
         None => p.host_str().unwrap_or("").to_string(),
     };
-    let ppath = if p.path() == "/" && !prefix.ends_with('/') { "" } else { p.path() };
-    let opath = if o.path() == "/" && !orig.ends_with('/') { "" } else { o.path() };
+    let ppath = if p.path() == "/" && !prefix.ends_with('/') {
+        ""
+    } else {
+        p.path()
+    };
+    let opath = if o.path() == "/" && !orig.ends_with('/') {
+        ""
+    } else {
+        o.path()
+    };
     let mut out = format!("{}://{}{}{}", p.scheme(), host, ppath, opath);
     if let Some(q) = o.query() {
         out.push('?');
@@ -88,7 +104,12 @@ struct Meta<'a> {
     version: Option<Version>,
 }
 
-fn finish(mut builder: actix_web::HttpResponseBuilder, meta: &Meta, content_type: &str, body: Vec<u8>) -> HttpResponse {
+fn finish(
+    mut builder: actix_web::HttpResponseBuilder,
+    meta: &Meta,
+    content_type: &str,
+    body: Vec<u8>,
+) -> HttpResponse {
     if let Some(v) = meta.version {
         builder.insert_header((microversion::STANDARD_HEADER, format!("compute {v}")));
         builder.insert_header((microversion::LEGACY_HEADER, v.to_string()));
@@ -105,14 +126,33 @@ fn finish(mut builder: actix_web::HttpResponseBuilder, meta: &Meta, content_type
 
 fn fault_response(fault: &Fault, meta: &Meta) -> HttpResponse {
     let status = StatusCode::from_u16(fault.code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    finish(HttpResponse::build(status), meta, "application/json; charset=UTF-8", fault.body())
+    finish(
+        HttpResponse::build(status),
+        meta,
+        "application/json; charset=UTF-8",
+        fault.body(),
+    )
 }
 
-fn webob_response(req: &HttpRequest, status: StatusCode, title: &str, explanation: &str, meta: &Meta) -> HttpResponse {
+fn webob_response(
+    req: &HttpRequest,
+    status: StatusCode,
+    title: &str,
+    explanation: &str,
+    meta: &Meta,
+) -> HttpResponse {
     let format = fault::webob_format(header_str(req, header::ACCEPT.as_str()));
-    let status_line = format!("{} {}", status.as_u16(), status.canonical_reason().unwrap_or(title));
+    let status_line = format!(
+        "{} {}",
+        status.as_u16(),
+        status.canonical_reason().unwrap_or(title)
+    );
     let (ct, body) = fault::webob_page(format, &status_line, title, explanation);
-    let body = if req.method() == Method::HEAD { Vec::new() } else { body };
+    let body = if req.method() == Method::HEAD {
+        Vec::new()
+    } else {
+        body
+    };
     finish(HttpResponse::build(status), meta, ct, body)
 }
 
@@ -125,16 +165,29 @@ fn host_url(req: &HttpRequest) -> String {
     let host = header_str(req, header::HOST.as_str())
         .map(str::to_string)
         .unwrap_or_else(|| req.app_config().host().to_string());
-    format!("{}://{}", req.app_config().secure().then_some("https").unwrap_or("http"), host)
+    format!(
+        "{}://{}",
+        req.app_config()
+            .secure()
+            .then_some("https")
+            .unwrap_or("http"),
+        host
+    )
 }
 
 /// The request path, percent-decoded as a WSGI server hands it to Nova.
 fn decoded_path(req: &HttpRequest) -> String {
-    percent_encoding::percent_decode_str(req.uri().path()).decode_utf8_lossy().into_owned()
+    percent_encoding::percent_decode_str(req.uri().path())
+        .decode_utf8_lossy()
+        .into_owned()
 }
 
 /// The single entry point of the compute listener.
-pub async fn entry(req: HttpRequest, payload: web::Payload, state: web::Data<NovaState>) -> HttpResponse {
+pub async fn entry(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<NovaState>,
+) -> HttpResponse {
     let path = decoded_path(&req);
     let state = state.get_ref();
     let host = host_url(&req);
@@ -143,23 +196,43 @@ pub async fn entry(req: HttpRequest, payload: web::Payload, state: web::Data<Nov
     match path.as_str() {
         "" | "/" => {
             let body = versions::root(&update_link_prefix(&host, prefix), max);
-            let meta = Meta { request_id: None, version: None };
-            return finish(HttpResponse::Ok(), &meta, "application/json", crate::pyjson::to_vec(&body));
+            let meta = Meta {
+                request_id: None,
+                version: None,
+            };
+            return finish(
+                HttpResponse::Ok(),
+                &meta,
+                "application/json",
+                crate::pyjson::to_vec(&body),
+            );
         }
         "/v2" | "/v2/" | "/v2.1" | "/v2.1/" => {
             let rid = request_id::of(&req);
             let legacy = path.starts_with("/v2/") || path == "/v2";
-            let mut meta = Meta { request_id: Some(&rid), version: None };
+            let mut meta = Meta {
+                request_id: Some(&rid),
+                version: None,
+            };
             if !legacy {
                 match negotiate(&req, max) {
                     Ok(v) => meta.version = Some(v),
                     Err(resp) => return resp(&meta),
                 }
             }
-            let (id, app) = if legacy { ("v2.0", "v2") } else { ("v2.1", "v2.1") };
+            let (id, app) = if legacy {
+                ("v2.0", "v2")
+            } else {
+                ("v2.1", "v2.1")
+            };
             let self_url = update_link_prefix(&format!("{host}/{app}"), prefix);
             let body = versions::show(id, &self_url, max);
-            return finish(HttpResponse::Ok(), &meta, "application/json", crate::pyjson::to_vec(&body));
+            return finish(
+                HttpResponse::Ok(),
+                &meta,
+                "application/json",
+                crate::pyjson::to_vec(&body),
+            );
         }
         _ => {}
     }
@@ -169,7 +242,10 @@ pub async fn entry(req: HttpRequest, payload: web::Payload, state: web::Data<Nov
         (true, "v2", rest)
     } else {
         let body = versions::choices(&update_link_prefix(&host, prefix), &path);
-        let meta = Meta { request_id: None, version: None };
+        let meta = Meta {
+            request_id: None,
+            version: None,
+        };
         return finish(
             HttpResponse::build(StatusCode::MULTIPLE_CHOICES),
             &meta,
@@ -185,7 +261,10 @@ pub async fn entry(req: HttpRequest, payload: web::Payload, state: web::Data<Nov
 type FaultResp = Box<dyn Fn(&Meta) -> HttpResponse>;
 
 fn negotiate(req: &HttpRequest, max: Version) -> Result<Version, FaultResp> {
-    let headers = req.headers().iter().filter_map(|(n, v)| v.to_str().ok().map(|v| (n.as_str(), v)));
+    let headers = req
+        .headers()
+        .iter()
+        .filter_map(|(n, v)| v.to_str().ok().map(|v| (n.as_str(), v)));
     let requested = microversion::requested(headers.collect::<Vec<_>>().into_iter());
     match microversion::negotiate(requested.as_deref(), max) {
         Ok(v) => Ok(v),
@@ -194,15 +273,29 @@ fn negotiate(req: &HttpRequest, max: Version) -> Result<Version, FaultResp> {
                 "API Version String {s} is of invalid format. Must be of format MajorNum.MinorNum."
             ));
             // No version headers on this one.
-            fault_response(&fault, &Meta { request_id: meta.request_id, version: None })
+            fault_response(
+                &fault,
+                &Meta {
+                    request_id: meta.request_id,
+                    version: None,
+                },
+            )
         })),
-        Err(microversion::VersionError::NotSupported(v)) => Err(Box::new(move |meta: &Meta| {
-            let fault = Fault::new(
+        Err(microversion::VersionError::NotSupported(v)) => {
+            Err(Box::new(move |meta: &Meta| {
+                let fault = Fault::new(
                 406,
                 format!("Version {v} is not supported by the API. Minimum is {} and maximum is {max}.", microversion::MIN),
             );
-            fault_response(&fault, &Meta { request_id: meta.request_id, version: Some(v) })
-        })),
+                fault_response(
+                    &fault,
+                    &Meta {
+                        request_id: meta.request_id,
+                        version: Some(v),
+                    },
+                )
+            }))
+        }
     }
 }
 
@@ -230,7 +323,10 @@ async fn api(
     rest: &str,
     host: &str,
 ) -> HttpResponse {
-    let plain = Meta { request_id: Some(rid), version: None };
+    let plain = Meta {
+        request_id: Some(rid),
+        version: None,
+    };
     let too_large = |meta: &Meta| {
         webob_response(
             req,
@@ -241,7 +337,8 @@ async fn api(
         )
     };
     let max_body = state.settings.server.max_request_body;
-    let content_length = header_str(req, header::CONTENT_LENGTH.as_str()).and_then(|v| v.trim().parse::<u64>().ok());
+    let content_length =
+        header_str(req, header::CONTENT_LENGTH.as_str()).and_then(|v| v.trim().parse::<u64>().ok());
     if content_length.is_some_and(|n| n > max_body as u64) {
         return too_large(&plain);
     }
@@ -257,13 +354,27 @@ async fn api(
         let mut b = HttpResponse::Unauthorized();
         b.insert_header((
             header::WWW_AUTHENTICATE,
-            format!("Keystone uri=\"{}\"", state.settings.auth.www_authenticate_uri),
+            format!(
+                "Keystone uri=\"{}\"",
+                state.settings.auth.www_authenticate_uri
+            ),
         ));
-        return finish(b, &plain, "application/json", auth::unauthorized_body().to_vec());
+        return finish(
+            b,
+            &plain,
+            "application/json",
+            auth::unauthorized_body().to_vec(),
+        );
     };
 
     let Some(route) = routes::parse(req.method(), rest) else {
-        return webob_response(req, StatusCode::NOT_FOUND, "Not Found", fault::NOT_FOUND_DEFAULT, &plain);
+        return webob_response(
+            req,
+            StatusCode::NOT_FOUND,
+            "Not Found",
+            fault::NOT_FOUND_DEFAULT,
+            &plain,
+        );
     };
     tracing::debug!(endpoint = route.endpoint.name(), "routed");
 
@@ -276,11 +387,20 @@ async fn api(
             Err(resp) => return resp(&plain),
         }
     };
-    let meta = Meta { request_id: Some(rid), version: (!legacy).then_some(version) };
+    let meta = Meta {
+        request_id: Some(rid),
+        version: (!legacy).then_some(version),
+    };
 
     // Content-Type of the body (absent or text/plain: none).
     if let Some(ct) = req.headers().get(header::CONTENT_TYPE) {
-        let mime = ct.to_str().unwrap_or("\u{0}").split(';').next().unwrap_or("").trim();
+        let mime = ct
+            .to_str()
+            .unwrap_or("\u{0}")
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim();
         if !mime.is_empty() && mime != "text/plain" && !SUPPORTED.contains(&mime) {
             return fault_response(&Fault::new(415, "Unsupported Content-Type"), &meta);
         }
@@ -293,7 +413,9 @@ async fn api(
         } else {
             match serde_json::from_slice::<serde_json::Value>(&raw_body) {
                 Ok(v) => Some(v),
-                Err(_) => return fault_response(&Fault::bad_request("Malformed request body"), &meta),
+                Err(_) => {
+                    return fault_response(&Fault::bad_request("Malformed request body"), &meta)
+                }
             }
         }
     } else {
@@ -311,19 +433,30 @@ async fn api(
     }
 
     // The version gate comes before any validation or Glance call.
-    let gone = if route.endpoint.is_metadata() { microversion::IMAGE_METADATA_GONE } else { microversion::IMAGES_GONE };
+    let gone = if route.endpoint.is_metadata() {
+        microversion::IMAGE_METADATA_GONE
+    } else {
+        microversion::IMAGES_GONE
+    };
     if !route.endpoint.is_version() && version >= gone {
         return fault_response(&Fault::resource_not_found(), &meta);
     }
 
     let full_url = format!("{host}{}", req.uri());
-    let app_url = update_link_prefix(&format!("{host}/{app}"), &state.settings.api.compute_link_prefix);
+    let app_url = update_link_prefix(
+        &format!("{host}/{app}"),
+        &state.settings.api.compute_link_prefix,
+    );
     let bookmark_url = update_link_prefix(host, &state.settings.api.compute_link_prefix);
     let project_in_url = !ctx.project_id.is_empty() && full_url.contains(&ctx.project_id);
     let links = views::Links {
         app_url: app_url.clone(),
         bookmark_url,
-        project_id: if project_in_url { ctx.project_id.clone() } else { String::new() },
+        project_id: if project_in_url {
+            ctx.project_id.clone()
+        } else {
+            String::new()
+        },
         glance_url: state.glance_link_base.clone(),
     };
     let call = Call {
@@ -339,7 +472,10 @@ async fn api(
         Endpoint::VersionShow(id) => {
             let id = id.as_deref().unwrap_or("v2.1");
             if versions::known(id) {
-                Ok(Reply::Json(StatusCode::OK, versions::show(id, &app_url, state.max_version)))
+                Ok(Reply::Json(
+                    StatusCode::OK,
+                    versions::show(id, &app_url, state.max_version),
+                ))
             } else {
                 Err(Fault::resource_not_found())
             }
@@ -356,13 +492,20 @@ async fn api(
         Endpoint::MetadataDelete(id, key) => image_metadata::delete(&call, id, key).await,
     };
     match result {
-        Ok(Reply::Json(status, value)) => {
-            finish(HttpResponse::build(status), &meta, content_type, crate::pyjson::to_vec(&value))
-        }
+        Ok(Reply::Json(status, value)) => finish(
+            HttpResponse::build(status),
+            &meta,
+            content_type,
+            crate::pyjson::to_vec(&value),
+        ),
         Ok(Reply::NoContent) => finish(HttpResponse::NoContent(), &meta, content_type, Vec::new()),
         Err(fault) => {
             if fault.code >= 500 {
-                tracing::error!(code = fault.code, endpoint = route.endpoint.name(), "request failed");
+                tracing::error!(
+                    code = fault.code,
+                    endpoint = route.endpoint.name(),
+                    "request failed"
+                );
             }
             fault_response(&fault, &meta)
         }
@@ -374,7 +517,10 @@ const SUPPORTED: &[&str] = &["application/json", "application/vnd.openstack.comp
 /// `best_match_content_type`: a `.json` path suffix, else `Accept`, else JSON.
 fn response_content_type(req: &HttpRequest, path: &str) -> &'static str {
     if let Some((_, ext)) = path.rsplit_once('.') {
-        if let Some(t) = SUPPORTED.iter().find(|t| t.strip_prefix("application/") == Some(ext)) {
+        if let Some(t) = SUPPORTED
+            .iter()
+            .find(|t| t.strip_prefix("application/") == Some(ext))
+        {
             return t;
         }
     }
@@ -388,13 +534,15 @@ fn response_content_type(req: &HttpRequest, path: &str) -> &'static str {
 /// timed out → 504 (Nova would answer 500 after its retries).
 pub fn unavailable(err: &BackendError) -> Option<Fault> {
     match err {
-        BackendError::Unreachable(_) => {
-            Some(Fault::new(503, "The image service is unavailable. Please try again later."))
-        }
+        BackendError::Unreachable(_) => Some(Fault::new(
+            503,
+            "The image service is unavailable. Please try again later.",
+        )),
         BackendError::Timeout => Some(Fault::new(504, "The image service did not answer in time.")),
-        BackendError::BadResponse(_) | BackendError::Internal(_) => {
-            Some(Fault::new(502, "The image service answered something unexpected."))
-        }
+        BackendError::BadResponse(_) | BackendError::Internal(_) => Some(Fault::new(
+            502,
+            "The image service answered something unexpected.",
+        )),
         _ => None,
     }
 }

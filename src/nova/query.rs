@@ -7,14 +7,26 @@ use crate::backend::ListQuery;
 
 /// Parameters the schema knows; anything else is removed before use.
 const KNOWN: &[&str] = &[
-    "name", "status", "changes-since", "server", "type", "minRam", "minDisk", "limit", "page_size", "marker", "offset",
+    "name",
+    "status",
+    "changes-since",
+    "server",
+    "type",
+    "minRam",
+    "minDisk",
+    "limit",
+    "page_size",
+    "marker",
+    "offset",
 ];
 /// Validated as `positive_integer`, in the schema's order.
 const POSITIVE: &[&str] = &["limit", "page_size", "offset"];
 
 /// Parse a query string as webob does (`+` is a space, blank values kept).
 pub fn parse(query: &str) -> Vec<(String, String)> {
-    form_urlencoded::parse(query.as_bytes()).map(|(k, v)| (k.into_owned(), v.into_owned())).collect()
+    form_urlencoded::parse(query.as_bytes())
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect()
 }
 
 fn is_known(key: &str) -> bool {
@@ -39,7 +51,10 @@ pub fn validate(params: Vec<(String, String)>) -> Result<Vec<(String, String)>, 
 /// (`pattern ^[0-9]*$`, `minimum 1` on numeric strings, `minLength 1`).
 fn positive_integer_problem(value: &str) -> Option<String> {
     if !value.bytes().all(|b| b.is_ascii_digit()) {
-        return Some(format!("{} does not match '^[0-9]*$'", crate::pyjson::py_repr_str(value)));
+        return Some(format!(
+            "{} does not match '^[0-9]*$'",
+            crate::pyjson::py_repr_str(value)
+        ));
     }
     if value.is_empty() {
         return Some("'' should be non-empty".to_string());
@@ -52,7 +67,11 @@ fn positive_integer_problem(value: &str) -> Option<String> {
 
 /// The last value of `key` (webob's `params.get`).
 pub fn last<'a>(params: &'a [(String, String)], key: &str) -> Option<&'a str> {
-    params.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+    params
+        .iter()
+        .rev()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.as_str())
 }
 
 fn int_param(params: &[(String, String)], key: &str) -> Option<u64> {
@@ -106,7 +125,10 @@ pub fn list_query(params: &[(String, String)]) -> ListQuery {
         } else {
             (key, value)
         };
-        match glance.iter_mut().find(|(k, _): &&mut (String, String)| *k == name) {
+        match glance
+            .iter_mut()
+            .find(|(k, _): &&mut (String, String)| *k == name)
+        {
             Some(entry) => entry.1 = value,
             None => glance.push((name, value)),
         }
@@ -116,13 +138,17 @@ pub fn list_query(params: &[(String, String)]) -> ListQuery {
         limit: int_param(params, "limit"),
         page_size: int_param(params, "page_size"),
         // An empty marker is not sent (`if params.get(param)`).
-        marker: last(params, "marker").filter(|m| !m.is_empty()).map(str::to_string),
+        marker: last(params, "marker")
+            .filter(|m| !m.is_empty())
+            .map(str::to_string),
     }
 }
 
 /// Whether a page of `count` items gets a next link (`_get_collection_links`).
 pub fn wants_next_link(params: &[(String, String)], count: usize, max_limit: u64) -> bool {
-    let limit = int_param(params, "limit").unwrap_or(max_limit).min(max_limit);
+    let limit = int_param(params, "limit")
+        .unwrap_or(max_limit)
+        .min(max_limit);
     count > 0 && limit == count as u64
 }
 
@@ -182,8 +208,15 @@ mod tests {
         assert_eq!(
             got,
             [
-                "name=cirros", "status=active", "updated_at=gte:2024-01-02T00:00:00Z", "min_ram=0", "min_disk=0",
-                "image_type=snapshot", "instance_uuid=aaaa", "s_distro=ubuntu", "hw_disk_bus=virtio"
+                "name=cirros",
+                "status=active",
+                "updated_at=gte:2024-01-02T00:00:00Z",
+                "min_ram=0",
+                "min_disk=0",
+                "image_type=snapshot",
+                "instance_uuid=aaaa",
+                "s_distro=ubuntu",
+                "hw_disk_bus=virtio"
             ]
         );
         assert_eq!((q.limit, q.page_size, q.marker), (None, Some(3), None));

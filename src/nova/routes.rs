@@ -64,7 +64,9 @@ pub struct Route {
 
 /// Nova accepts a project id segment only if it is hex digits and dashes.
 fn is_project_id(s: &str) -> bool {
-    !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b) || b == b'-')
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b) || b == b'-')
 }
 
 /// Route `method` + `path` (already percent-decoded, relative to the version
@@ -76,20 +78,25 @@ pub fn parse(method: &Method, path: &str) -> Option<Route> {
     let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
     if trailing_slash {
         return match segs.as_slice() {
-            [p] if is_project_id(p) && method == Method::GET => {
-                Some(Route { project_id: Some(p.to_string()), endpoint: Endpoint::VersionShow(None) })
-            }
+            [p] if is_project_id(p) && method == Method::GET => Some(Route {
+                project_id: Some(p.to_string()),
+                endpoint: Endpoint::VersionShow(None),
+            }),
             _ => None,
         };
     }
     // Nova registers every route with and without the project id prefix.
     if let Some(endpoint) = endpoint(method, &segs) {
-        return Some(Route { project_id: None, endpoint });
+        return Some(Route {
+            project_id: None,
+            endpoint,
+        });
     }
     match segs.split_first() {
-        Some((p, rest)) if is_project_id(p) => {
-            endpoint(method, rest).map(|endpoint| Route { project_id: Some(p.to_string()), endpoint })
-        }
+        Some((p, rest)) if is_project_id(p) => endpoint(method, rest).map(|endpoint| Route {
+            project_id: Some(p.to_string()),
+            endpoint,
+        }),
         _ => None,
     }
 }
@@ -125,43 +132,104 @@ mod tests {
         let table: Vec<(&str, String, Option<Endpoint>)> = vec![
             ("GET", "/images".into(), Some(Endpoint::ImagesIndex)),
             ("GET", "/images/detail".into(), Some(Endpoint::ImagesDetail)),
-            ("GET", format!("/images/{id}"), Some(Endpoint::ImageShow(id.into()))),
-            ("DELETE", format!("/images/{id}"), Some(Endpoint::ImageDelete(id.into()))),
-            ("GET", format!("/images/{id}/metadata"), Some(Endpoint::MetadataIndex(id.into()))),
-            ("POST", format!("/images/{id}/metadata"), Some(Endpoint::MetadataCreate(id.into()))),
-            ("PUT", format!("/images/{id}/metadata"), Some(Endpoint::MetadataUpdateAll(id.into()))),
-            ("GET", format!("/images/{id}/metadata/kernel_id"), Some(Endpoint::MetadataShow(id.into(), "kernel_id".into()))),
-            ("PUT", format!("/images/{id}/metadata/k"), Some(Endpoint::MetadataUpdate(id.into(), "k".into()))),
-            ("DELETE", format!("/images/{id}/metadata/k"), Some(Endpoint::MetadataDelete(id.into(), "k".into()))),
-            ("GET", "/images/detail.json".into(), Some(Endpoint::ImageShow("detail.json".into()))),
+            (
+                "GET",
+                format!("/images/{id}"),
+                Some(Endpoint::ImageShow(id.into())),
+            ),
+            (
+                "DELETE",
+                format!("/images/{id}"),
+                Some(Endpoint::ImageDelete(id.into())),
+            ),
+            (
+                "GET",
+                format!("/images/{id}/metadata"),
+                Some(Endpoint::MetadataIndex(id.into())),
+            ),
+            (
+                "POST",
+                format!("/images/{id}/metadata"),
+                Some(Endpoint::MetadataCreate(id.into())),
+            ),
+            (
+                "PUT",
+                format!("/images/{id}/metadata"),
+                Some(Endpoint::MetadataUpdateAll(id.into())),
+            ),
+            (
+                "GET",
+                format!("/images/{id}/metadata/kernel_id"),
+                Some(Endpoint::MetadataShow(id.into(), "kernel_id".into())),
+            ),
+            (
+                "PUT",
+                format!("/images/{id}/metadata/k"),
+                Some(Endpoint::MetadataUpdate(id.into(), "k".into())),
+            ),
+            (
+                "DELETE",
+                format!("/images/{id}/metadata/k"),
+                Some(Endpoint::MetadataDelete(id.into(), "k".into())),
+            ),
+            (
+                "GET",
+                "/images/detail.json".into(),
+                Some(Endpoint::ImageShow("detail.json".into())),
+            ),
             ("GET", "//images".into(), Some(Endpoint::ImagesIndex)),
-            ("GET", "/versions/v2.1".into(), Some(Endpoint::VersionShow(Some("v2.1".into())))),
+            (
+                "GET",
+                "/versions/v2.1".into(),
+                Some(Endpoint::VersionShow(Some("v2.1".into()))),
+            ),
             ("POST", "/images".into(), None),
             ("PATCH", format!("/images/{id}"), None),
             ("HEAD", format!("/images/{id}"), None),
             ("GET", "/images/".into(), None),
-            ("DELETE", "/images/detail".into(), Some(Endpoint::ImageDelete("detail".into()))),
+            (
+                "DELETE",
+                "/images/detail".into(),
+                Some(Endpoint::ImageDelete("detail".into())),
+            ),
             ("GET", "/notaproject/images".into(), None),
             ("GET", "/servers".into(), None),
         ];
         for (method, path, expected) in table {
             let m = Method::from_bytes(method.as_bytes()).unwrap();
-            assert_eq!(parse(&m, &path).map(|r| r.endpoint), expected.clone(), "{method} {path}");
+            assert_eq!(
+                parse(&m, &path).map(|r| r.endpoint),
+                expected.clone(),
+                "{method} {path}"
+            );
             let with_project = format!("/{p}{path}");
             let got = parse(&m, &with_project);
             if path.starts_with("//") {
                 continue;
             }
-            assert_eq!(got.clone().map(|r| r.endpoint), expected, "{method} {with_project}");
+            assert_eq!(
+                got.clone().map(|r| r.endpoint),
+                expected,
+                "{method} {with_project}"
+            );
             if let Some(r) = got {
                 assert_eq!(r.project_id.as_deref(), Some(p));
             }
         }
         assert_eq!(
             parse(&Method::GET, &format!("/{p}/")),
-            Some(Route { project_id: Some(p.into()), endpoint: Endpoint::VersionShow(None) })
+            Some(Route {
+                project_id: Some(p.into()),
+                endpoint: Endpoint::VersionShow(None)
+            })
         );
         assert_eq!(parse(&Method::GET, &format!("/{p}")), None);
-        assert_eq!(parse(&Method::GET, "/deadbeef/images").unwrap().project_id.as_deref(), Some("deadbeef"));
+        assert_eq!(
+            parse(&Method::GET, "/deadbeef/images")
+                .unwrap()
+                .project_id
+                .as_deref(),
+            Some("deadbeef")
+        );
     }
 }

@@ -13,7 +13,9 @@ pub fn key_matches(key: &str) -> bool {
     let key = key.strip_suffix('\n').unwrap_or(key);
     let n = key.chars().count();
     (1..=255).contains(&n)
-        && key.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | ':' | '.' | ' '))
+        && key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | ':' | '.' | ' '))
 }
 
 /// Which top-level key the body must have and how many items it may hold.
@@ -26,19 +28,28 @@ pub enum BodyKind {
 }
 
 fn invalid(path: &str, instance: &Value, message: String) -> Fault {
-    Fault::bad_request(format!("Invalid input for field/attribute {path}. Value: {}. {message}", py_str(instance)))
+    Fault::bad_request(format!(
+        "Invalid input for field/attribute {path}. Value: {}. {message}",
+        py_str(instance)
+    ))
 }
 
 /// Validate `body` and return the (validated) metadata object. `legacy` applies
 /// the soft rules of the `/v2` compatibility mode.
-pub fn metadata_body(body: Option<&Value>, kind: BodyKind, legacy: bool) -> Result<Map<String, Value>, Fault> {
+pub fn metadata_body(
+    body: Option<&Value>,
+    kind: BodyKind,
+    legacy: bool,
+) -> Result<Map<String, Value>, Fault> {
     let field = match kind {
         BodyKind::Metadata => "metadata",
         BodyKind::Meta => "meta",
     };
     let Some(Value::Object(top)) = body else {
         let shown = body.map_or_else(|| "None".to_string(), py_repr);
-        return Err(Fault::bad_request(format!("{shown} is not of type 'object'")));
+        return Err(Fault::bad_request(format!(
+            "{shown} is not of type 'object'"
+        )));
     };
     // properties → required → additionalProperties, as jsonschema iterates them.
     let mut result = None;
@@ -46,7 +57,10 @@ pub fn metadata_body(body: Option<&Value>, kind: BodyKind, legacy: bool) -> Resu
         result = Some(validate_inner(field, inner, kind, legacy)?);
     }
     let Some(inner) = result else {
-        return Err(Fault::bad_request(format!("{} is a required property", py_repr_str(field))));
+        return Err(Fault::bad_request(format!(
+            "{} is a required property",
+            py_repr_str(field)
+        )));
     };
     let mut extras: Vec<&String> = top.keys().filter(|k| k.as_str() != field).collect();
     // Legacy mode strips unknown top-level keys instead of refusing them.
@@ -62,9 +76,18 @@ pub fn metadata_body(body: Option<&Value>, kind: BodyKind, legacy: bool) -> Resu
     Ok(inner)
 }
 
-fn validate_inner(field: &str, inner: &Value, kind: BodyKind, legacy: bool) -> Result<Map<String, Value>, Fault> {
+fn validate_inner(
+    field: &str,
+    inner: &Value,
+    kind: BodyKind,
+    legacy: bool,
+) -> Result<Map<String, Value>, Fault> {
     let Value::Object(map) = inner else {
-        return Err(invalid(field, inner, format!("{} is not of type 'object'", py_repr(inner))));
+        return Err(invalid(
+            field,
+            inner,
+            format!("{} is not of type 'object'", py_repr(inner)),
+        ));
     };
     // patternProperties: each matching key's value must be a string of ≤ 255 characters.
     for (k, v) in map {
@@ -76,7 +99,13 @@ fn validate_inner(field: &str, inner: &Value, kind: BodyKind, legacy: bool) -> R
                 return Err(invalid(k, v, format!("{} is too long", py_repr(v))));
             }
             Value::String(_) => {}
-            other => return Err(invalid(k, other, format!("{} is not of type 'string'", py_repr(other)))),
+            other => {
+                return Err(invalid(
+                    k,
+                    other,
+                    format!("{} is not of type 'string'", py_repr(other)),
+                ))
+            }
         }
     }
     let mut bad: Vec<&String> = map.keys().filter(|k| !key_matches(k)).collect();
@@ -88,7 +117,11 @@ fn validate_inner(field: &str, inner: &Value, kind: BodyKind, legacy: bool) -> R
             return Err(invalid(
                 field,
                 inner,
-                format!("{} {verb} not match any of the regexes: {}", joined.join(", "), py_repr_str(KEY_PATTERN)),
+                format!(
+                    "{} {verb} not match any of the regexes: {}",
+                    joined.join(", "),
+                    py_repr_str(KEY_PATTERN)
+                ),
             ));
         }
         // Nova's soft validator lets the body through when every key is invalid.
@@ -97,16 +130,27 @@ fn validate_inner(field: &str, inner: &Value, kind: BodyKind, legacy: bool) -> R
             return Err(invalid(
                 field,
                 inner,
-                format!("Additional properties are not allowed ({} {verb} unexpected)", joined.join(", ")),
+                format!(
+                    "Additional properties are not allowed ({} {verb} unexpected)",
+                    joined.join(", ")
+                ),
             ));
         }
     }
     if let BodyKind::Meta = kind {
         if map.is_empty() {
-            return Err(invalid(field, inner, format!("{} should be non-empty", py_repr(inner))));
+            return Err(invalid(
+                field,
+                inner,
+                format!("{} should be non-empty", py_repr(inner)),
+            ));
         }
         if map.len() > 1 {
-            return Err(invalid(field, inner, format!("{} has too many properties", py_repr(inner))));
+            return Err(invalid(
+                field,
+                inner,
+                format!("{} has too many properties", py_repr(inner)),
+            ));
         }
     }
     Ok(map.clone())
@@ -118,7 +162,9 @@ mod tests {
     use serde_json::json;
 
     fn msg(body: Option<Value>, kind: BodyKind, legacy: bool) -> String {
-        metadata_body(body.as_ref(), kind, legacy).unwrap_err().message
+        metadata_body(body.as_ref(), kind, legacy)
+            .unwrap_err()
+            .message
     }
 
     #[test]
@@ -142,16 +188,30 @@ mod tests {
             assert_eq!(msg(body.clone(), kind, false), expected, "{body:?}");
         }
         assert_eq!(
-            msg(Some(json!({"metadata": {"k": long.clone()}})), Metadata, false),
+            msg(
+                Some(json!({"metadata": {"k": long.clone()}})),
+                Metadata,
+                false
+            ),
             format!("Invalid input for field/attribute k. Value: {long}. '{long}' is too long")
         );
     }
 
     #[test]
     fn legacy_mode_is_soft() {
-        let ok = metadata_body(Some(&json!({"metadata": {"k": "v"}, "extra": 1})), BodyKind::Metadata, true).unwrap();
+        let ok = metadata_body(
+            Some(&json!({"metadata": {"k": "v"}, "extra": 1})),
+            BodyKind::Metadata,
+            true,
+        )
+        .unwrap();
         assert_eq!(ok, json!({"k": "v"}).as_object().unwrap().clone());
-        assert!(metadata_body(Some(&json!({"metadata": {"bad/key": "v"}})), BodyKind::Metadata, true).is_ok());
+        assert!(metadata_body(
+            Some(&json!({"metadata": {"bad/key": "v"}})),
+            BodyKind::Metadata,
+            true
+        )
+        .is_ok());
         assert_eq!(
             msg(Some(json!({"metadata": {"bad/key": "v", "ok": "v"}})), BodyKind::Metadata, true),
             "Invalid input for field/attribute metadata. Value: {'bad/key': 'v', 'ok': 'v'}. Additional properties are not allowed ('bad/key' was unexpected)"

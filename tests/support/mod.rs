@@ -1,0 +1,92 @@
+//! Shared test support: a real Glance (started by `scripts/test`), the service
+//! started in-process on a loopback port, and the seed images.
+#![allow(dead_code)]
+
+pub mod seed;
+
+use nova_images_proxy::config::{Overrides, Settings};
+use std::net::TcpListener;
+use std::sync::mpsc;
+
+pub const PROJECT: &str = "6f70656e737461636b20342065766572";
+pub const TOKEN: &str = "demo:6f70656e737461636b20342065766572";
+
+/// The URL of the real Glance named by `var`. Without it the test fails and
+/// says how to get one, unless `NIP_SKIP_GLANCE=1` (then `None`: skip).
+pub fn glance_url(var: &str) -> Option<String> {
+    match std::env::var(var) {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ if std::env::var("NIP_SKIP_GLANCE").as_deref() == Ok("1") => {
+            eprintln!("NIP_SKIP_GLANCE=1: skipping a test that needs a real Glance ({var})");
+            None
+        }
+        _ => panic!(
+            "{var} is not set: this test runs against a real Glance. Run the suite with `scripts/test`, \
+             which installs and starts Glance on loopback (or set NIP_SKIP_GLANCE=1 to skip)."
+        ),
+    }
+}
+
+/// Settings for a test instance: defaults plus `pairs`.
+pub fn settings(pairs: &[(&str, &str)]) -> Settings {
+    let overrides = Overrides {
+        config_file: None,
+        pairs: pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+    };
+    Settings::load_with_env(&overrides, false).expect("test settings")
+}
+
+/// A running instance of the service on a loopback port.
+pub struct Service {
+    pub base: String,
+    handle: actix_web::dev::ServerHandle,
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        let handle = self.handle.clone();
+        std::thread::spawn(move || actix_web::rt::System::new().block_on(handle.stop(false)));
+    }
+}
+
+/// Start the compute listener with `settings` on 127.0.0.1:<free port>.
+pub fn start(settings: Settings) -> Service {
+    let backend = nova_images_proxy::build_backend(&settings).expect("backend");
+    let state = nova_images_proxy::nova_state(settings, backend);
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        actix_web::rt::System::new().block_on(async move {
+            let server = actix_web::HttpServer::new(move || {
+                actix_web::App::new()
+                    .wrap(tracing_actix_web::TracingLogger::<
+                        nova_images_proxy::request_id::RootSpan,
+                    >::new())
+                    .configure(nova_images_proxy::configure_compute(state.clone()))
+            })
+            .workers(2)
+            .disable_signals()
+            .listen(listener)
+            .expect("listen")
+            .run();
+            tx.send(server.handle()).expect("handle");
+            server.await.expect("server");
+        })
+    });
+    let handle = rx.recv().expect("server started");
+    Service {
+        base: format!("http://{addr}"),
+        handle,
+    }
+}
+
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .expect("client")
+}
