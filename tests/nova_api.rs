@@ -1,0 +1,659 @@
+//! The Nova images API through the service on a real Glance: behaviour beyond
+//! the captured cases (metadata writes, quota and microversion boundaries,
+//! legacy prefix, concurrency, auth, Glance failures, Glance call counts).
+//! Each test creates its own images; the Glance is shared.
+
+mod support;
+
+use serde_json::{json, Value};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+struct Api {
+    client: reqwest::Client,
+    base: String,
+    glance: String,
+    _service: support::Service,
+}
+
+impl Api {
+    fn new(glance: &str, pairs: &[(&str, &str)]) -> Api {
+        let mut all = vec![("glance.url", glance)];
+        all.extend_from_slice(pairs);
+        let service = support::start(support::settings(&all));
+        Api {
+            client: support::client(),
+            base: service.base.clone(),
+            glance: glance.to_string(),
+            _service: service,
+        }
+    }
+
+    async fn req(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<&str>,
+    ) -> (u16, Value) {
+        let mut rb = self
+            .client
+            .request(
+                reqwest::Method::from_bytes(method.as_bytes()).expect("method"),
+                format!("{}{path}", self.base),
+            )
+            .header("X-Auth-Token", support::TOKEN);
+        for (k, v) in headers {
+            rb = rb.header(*k, *v);
+        }
+        if let Some(b) = body {
+            rb = rb
+                .header("Content-Type", "application/json")
+                .body(b.to_string());
+        }
+        let r = rb.send().await.expect("request");
+        let status = r.status().as_u16();
+        let bytes = r.bytes().await.expect("body");
+        (
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        )
+    }
+
+    async fn get(&self, path: &str) -> (u16, Value) {
+        self.req("GET", path, &[], None).await
+    }
+
+    /// A new image in Glance with `props`, uploaded so that it is active.
+    async fn image(&self, props: Value) -> String {
+        let id = uuid::Uuid::new_v4().to_string();
+        let mut body = json!({"id": id, "name": format!("nova-api-test-{id}"), "disk_format": "raw", "container_format": "bare"});
+        for (k, v) in props.as_object().expect("props") {
+            body[k] = v.clone();
+        }
+        let r = self
+            .client
+            .post(format!("{}/v2/images", self.glance))
+            .header("Content-Type", "application/json")
+            .body(body.to_string())
+            .send()
+            .await
+            .expect("create");
+        assert_eq!(r.status().as_u16(), 201);
+        id
+    }
+
+    async fn glance_props(&self, id: &str) -> Value {
+        let r = self
+            .client
+            .get(format!("{}/v2/images/{id}", self.glance))
+            .send()
+            .await
+            .expect("glance get");
+        serde_json::from_slice(&r.bytes().await.expect("body")).expect("json")
+    }
+}
+
+fn glance() -> Option<String> {
+    support::glance_url("NIP_TEST_GLANCE_URL")
+}
+
+fn many(prefix: &str, n: usize) -> Value {
+    let m: serde_json::Map<String, Value> = (0..n)
+        .map(|i| (format!("{prefix}{i:03}"), json!("v")))
+        .collect();
+    Value::Object(m)
+}
+
+#[actix_web::test]
+async fn metadata_crud_round_trip_keeps_base_attributes() {
+    let Some(g) = glance() else { return };
+    let api = Api::new(&g, &[]);
+    let id = api
+        .image(json!({"os_distro": "debian", "hw_disk_bus": "virtio"}))
+        .await;
+    let p = format!("/v2.1/images/{id}/metadata");
+    assert_eq!(
+        api.get(&p).await,
+        (
+            200,
+            json!({"metadata": {"os_distro": "debian", "hw_disk_bus": "virtio"}})
+        )
+    );
+    let (s, v) = api
+        .req(
+            "POST",
+            &p,
+            &[],
+            Some(r#"{"metadata": {"os_distro": "ubuntu", "Label": "x y:z.-_"}}"#),
+        )
+        .await;
+    assert_eq!(
+        (s, v),
+        (
+            200,
+            json!({"metadata": {"os_distro": "ubuntu", "hw_disk_bus": "virtio", "Label": "x y:z.-_"}})
+        )
+    );
+    let (s, v) = api
+        .req(
+            "PUT",
+            &format!("{p}/k1"),
+            &[],
+            Some(r#"{"meta": {"k1": "v1"}}"#),
+        )
+        .await;
+    assert_eq!((s, v), (200, json!({"meta": {"k1": "v1"}})));
+    assert_eq!(
+        api.get(&format!("{p}/k1")).await,
+        (200, json!({"meta": {"k1": "v1"}}))
+    );
+    assert_eq!(
+        api.req("DELETE", &format!("{p}/k1"), &[], None).await.0,
+        204
+    );
+    assert_eq!(
+        api.req("DELETE", &format!("{p}/k1"), &[], None).await,
+        (
+            404,
+            json!({"itemNotFound": {"code": 404, "message": "Invalid metadata key"}})
+        )
+    );
+    assert_eq!(
+        api.get(&format!("{p}/k1")).await,
+        (
+            404,
+            json!({"itemNotFound": {"code": 404, "message": "The resource could not be found."}})
+        )
+    );
+    let (s, v) = api
+        .req("PUT", &p, &[], Some(r#"{"metadata": {"only": "this"}}"#))
+        .await;
+    assert_eq!((s, v), (200, json!({"metadata": {"only": "this"}})));
+    assert_eq!(
+        api.get(&p).await,
+        (200, json!({"metadata": {"only": "this"}}))
+    );
+    let raw = api.glance_props(&id).await;
+    assert_eq!(raw["disk_format"], "raw", "base attributes are untouched");
+    assert_eq!(raw["name"], format!("nova-api-test-{id}"));
+    // An empty PUT removes every extra property (openstacksdk's delete_image_metadata()).
+    assert_eq!(
+        api.req("PUT", &p, &[], Some(r#"{"metadata": {}}"#)).await,
+        (200, json!({"metadata": {}}))
+    );
+    assert_eq!(api.get(&p).await, (200, json!({"metadata": {}})));
+}
+
+#[actix_web::test]
+async fn metadata_quota_allows_128_and_refuses_129() {
+    let Some(g) = glance() else { return };
+    let api = Api::new(&g, &[]);
+    let id = api.image(json!({"one": "1"})).await;
+    let p = format!("/v2.1/images/{id}/metadata");
+    // POST counts the merged result: 1 existing + 128 new = 129.
+    let body = json!({"metadata": many("q", 128)}).to_string();
+    assert_eq!(
+        api.req("POST", &p, &[], Some(&body)).await,
+        (
+            403,
+            json!({"forbidden": {"code": 403, "message": "Image metadata limit exceeded"}})
+        )
+    );
+    assert_eq!(
+        api.get(&p).await.1,
+        json!({"metadata": {"one": "1"}}),
+        "nothing was written"
+    );
+    // PUT counts the body only: 128 is fine, 129 is not.
+    assert_eq!(
+        api.req(
+            "PUT",
+            &p,
+            &[],
+            Some(&json!({"metadata": many("q", 128)}).to_string())
+        )
+        .await
+        .0,
+        200
+    );
+    assert_eq!(
+        api.get(&p).await.1["metadata"].as_object().unwrap().len(),
+        128
+    );
+    assert_eq!(
+        api.req(
+            "PUT",
+            &p,
+            &[],
+            Some(&json!({"metadata": many("r", 129)}).to_string())
+        )
+        .await
+        .0,
+        403
+    );
+    assert_eq!(
+        api.req(
+            "PUT",
+            &format!("{p}/extra"),
+            &[],
+            Some(r#"{"meta": {"extra": "x"}}"#)
+        )
+        .await
+        .0,
+        403
+    );
+    assert_eq!(
+        api.get(&p).await.1["metadata"].as_object().unwrap().len(),
+        128
+    );
+    // The quota is configurable.
+    let small = Api::new(&g, &[("api.metadata_items", "2")]);
+    let id = small.image(json!({})).await;
+    let p = format!("/v2.1/images/{id}/metadata");
+    assert_eq!(
+        small
+            .req(
+                "POST",
+                &p,
+                &[],
+                Some(r#"{"metadata": {"a": "1", "b": "2"}}"#)
+            )
+            .await
+            .0,
+        200
+    );
+    assert_eq!(
+        small
+            .req("POST", &p, &[], Some(r#"{"metadata": {"c": "3"}}"#))
+            .await
+            .0,
+        403
+    );
+}
+
+#[actix_web::test]
+async fn microversion_gates_images_at_2_36_and_metadata_at_2_39() {
+    let Some(g) = glance() else { return };
+    let api = Api::new(&g, &[]);
+    let id = api.image(json!({"k": "v"})).await;
+    let gone =
+        json!({"itemNotFound": {"code": 404, "message": "The resource could not be found."}});
+    for (header, value) in [
+        ("X-OpenStack-Nova-API-Version", "2.35"),
+        ("OpenStack-API-Version", "compute 2.35"),
+    ] {
+        assert_eq!(
+            api.req(
+                "GET",
+                &format!("/v2.1/images/{id}"),
+                &[(header, value)],
+                None
+            )
+            .await
+            .0,
+            200
+        );
+    }
+    for v in ["2.36", "2.38", "latest"] {
+        let (s, body) = api
+            .req(
+                "GET",
+                &format!("/v2.1/images/{id}"),
+                &[("X-OpenStack-Nova-API-Version", v)],
+                None,
+            )
+            .await;
+        assert_eq!((s, body), (404, gone.clone()), "{v}");
+    }
+    let p = format!("/v2.1/images/{id}/metadata");
+    assert_eq!(
+        api.req("GET", &p, &[("X-OpenStack-Nova-API-Version", "2.38")], None)
+            .await
+            .0,
+        200
+    );
+    assert_eq!(
+        api.req(
+            "POST",
+            &p,
+            &[("X-OpenStack-Nova-API-Version", "2.38")],
+            Some(r#"{"metadata": {"a": "b"}}"#)
+        )
+        .await
+        .0,
+        200
+    );
+    // From 2.39 the gate answers before the body is even validated.
+    assert_eq!(
+        api.req(
+            "POST",
+            &p,
+            &[("X-OpenStack-Nova-API-Version", "2.39")],
+            Some(r#"{"bad": 1}"#)
+        )
+        .await,
+        (404, gone.clone())
+    );
+    assert_eq!(
+        api.req(
+            "DELETE",
+            &format!("{p}/a"),
+            &[("X-OpenStack-Nova-API-Version", "2.39")],
+            None
+        )
+        .await
+        .0,
+        404
+    );
+    assert_eq!(
+        api.get(&p).await.1,
+        json!({"metadata": {"k": "v", "a": "b"}})
+    );
+    // A deployment mimicking an older Nova: 2.39 is out of range (406).
+    let old = Api::new(&g, &[("api.max_microversion", "2.38")]);
+    let (s, body) = old
+        .req("GET", &p, &[("X-OpenStack-Nova-API-Version", "2.39")], None)
+        .await;
+    assert_eq!(s, 406);
+    assert_eq!(
+        body["computeFault"]["message"],
+        "Version 2.39 is not supported by the API. Minimum is 2.1 and maximum is 2.38."
+    );
+    assert_eq!(
+        old.req(
+            "GET",
+            &p,
+            &[("X-OpenStack-Nova-API-Version", "latest")],
+            None
+        )
+        .await
+        .0,
+        200
+    );
+}
+
+#[actix_web::test]
+async fn legacy_v2_ignores_microversions_and_validates_softly() {
+    let Some(g) = glance() else { return };
+    let api = Api::new(&g, &[]);
+    let id = api.image(json!({})).await;
+    let p = format!("/v2/{}/images/{id}/metadata", support::PROJECT);
+    let (s, v) = api
+        .req(
+            "POST",
+            &p,
+            &[("X-OpenStack-Nova-API-Version", "2.39")],
+            Some(r#"{"metadata": {"k": "v"}, "extra": 1}"#),
+        )
+        .await;
+    assert_eq!((s, v), (200, json!({"metadata": {"k": "v"}})));
+    let (s, v) = api
+        .req(
+            "POST",
+            &p,
+            &[],
+            Some(r#"{"metadata": {"bad/key": "v", "ok": "v"}}"#),
+        )
+        .await;
+    assert_eq!(s, 400);
+    assert_eq!(v["badRequest"]["message"], "Invalid input for field/attribute metadata. Value: {'bad/key': 'v', 'ok': 'v'}. Additional properties are not allowed ('bad/key' was unexpected)");
+    let r = api
+        .client
+        .get(format!("{}/v2/{}/images/{id}", api.base, support::PROJECT))
+        .header("X-Auth-Token", support::TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert!(r.headers().get("openstack-api-version").is_none());
+    assert!(r.headers().get("vary").is_none());
+    let body: Value = serde_json::from_slice(&r.bytes().await.unwrap()).unwrap();
+    assert_eq!(
+        body["image"]["links"][0]["href"],
+        format!("{}/v2/{}/images/{id}", api.base, support::PROJECT)
+    );
+}
+
+#[actix_web::test]
+async fn bad_metadata_bodies_get_nova_faults_and_write_nothing() {
+    let Some(g) = glance() else { return };
+    let api = Api::new(&g, &[]);
+    let id = api.image(json!({"keep": "me"})).await;
+    let p = format!("/v2.1/images/{id}/metadata");
+    let long = "x".repeat(256);
+    let long_body = json!({"metadata": {"k": long}}).to_string();
+    let cases: Vec<(&str, String, &str, u16)> = vec![
+        ("POST", p.clone(), r#"{"metadata": "#, 400),
+        ("POST", p.clone(), r#"{"metadata": {"k": 1}}"#, 400),
+        ("POST", p.clone(), r#"{"metadata": {"k": null}}"#, 400),
+        ("POST", p.clone(), r#"{"metadata": {"": "v"}}"#, 400),
+        ("POST", p.clone(), &long_body, 400),
+        ("PUT", p.clone(), r#"{"metadata": [1]}"#, 400),
+        ("PUT", p.clone(), r#"[]"#, 400),
+        ("PUT", format!("{p}/a"), r#"{"meta": {"b": "v"}}"#, 400),
+        (
+            "PUT",
+            format!("{p}/a"),
+            r#"{"meta": {"a": "v", "b": "v"}}"#,
+            400,
+        ),
+        ("PUT", format!("{p}/a"), r#"{"meta": {}}"#, 400),
+    ];
+    for (method, path, body, status) in &cases {
+        let (s, v) = api.req(method, path, &[], Some(body)).await;
+        assert_eq!(s, *status, "{method} {path} {body}: {v}");
+        assert!(v.get("badRequest").is_some(), "{v}");
+    }
+    let (s, v) = api
+        .req(
+            "POST",
+            &p,
+            &[("Content-Type", "application/xml")],
+            Some("{}"),
+        )
+        .await;
+    assert_eq!(s, 415, "{v}");
+    // Over the body size limit: 413 before anything is read into a write.
+    let huge = json!({"metadata": {"k": "v".repeat(200_000)}}).to_string();
+    assert_eq!(api.req("POST", &p, &[], Some(&huge)).await.0, 413);
+    assert_eq!(api.get(&p).await.1, json!({"metadata": {"keep": "me"}}));
+}
+
+#[actix_web::test]
+async fn concurrent_writers_lose_no_keys() {
+    let Some(g) = glance() else { return };
+    let api = Arc::new(Api::new(&g, &[]));
+    let id = api.image(json!({})).await;
+    let mut tasks = Vec::new();
+    for t in 0..16 {
+        let api = api.clone();
+        let id = id.clone();
+        tasks.push(actix_web::rt::spawn(async move {
+            for k in 0..8 {
+                let body =
+                    json!({"metadata": {format!("t{t:02}k{k}"): format!("{t}-{k}")}}).to_string();
+                let (s, v) = api
+                    .req(
+                        "POST",
+                        &format!("/v2.1/images/{id}/metadata"),
+                        &[],
+                        Some(&body),
+                    )
+                    .await;
+                assert_eq!(s, 200, "{v}");
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.expect("task");
+    }
+    let (_, v) = api.get(&format!("/v2.1/images/{id}/metadata")).await;
+    let meta = v["metadata"].as_object().expect("metadata");
+    assert_eq!(meta.len(), 128, "every key of every writer is there");
+    for t in 0..16 {
+        for k in 0..8 {
+            assert_eq!(meta[&format!("t{t:02}k{k}")], format!("{t}-{k}"));
+        }
+    }
+}
+
+#[actix_web::test]
+async fn auth_uses_the_token_only() {
+    let Some(g) = glance() else { return };
+    let api = Api::new(&g, &[]);
+    let r = api
+        .client
+        .get(format!("{}/v2.1/images", api.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 401);
+    assert_eq!(
+        r.headers()["www-authenticate"],
+        "Keystone uri=\"http://127.0.0.1:5000\""
+    );
+    // Identity headers sent by the client change nothing: the project comes from the token.
+    let (s, v) = api
+        .req(
+            "GET",
+            "/v2.1/deadbeef/images",
+            &[("X-Project-Id", "deadbeef"), ("X-Roles", "admin")],
+            None,
+        )
+        .await;
+    assert_eq!(s, 400);
+    assert_eq!(
+        v["badRequest"]["message"],
+        format!("Malformed request URL: URL's project_id 'deadbeef' doesn't match Context's project_id '{}'", support::PROJECT)
+    );
+}
+
+#[actix_web::test]
+async fn glance_unreachable_is_a_json_503_not_a_hang() {
+    // A port nothing listens on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let api = Api::new(
+        &format!("http://127.0.0.1:{port}"),
+        &[("glance.num_retries", "1")],
+    );
+    for path in [
+        "/v2.1/images",
+        "/v2.1/images/detail",
+        "/v2.1/images/x",
+        "/v2.1/images/x/metadata",
+    ] {
+        let (s, v) = api.get(path).await;
+        assert_eq!(s, 503, "{path}");
+        assert_eq!(v["serviceUnavailable"]["code"], 503);
+    }
+}
+
+/// A forwarding proxy in front of Glance that counts the calls it passes on.
+async fn counting_proxy(glance: String) -> (String, Arc<AtomicUsize>, Arc<Mutex<Vec<String>>>) {
+    let count = Arc::new(AtomicUsize::new(0));
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (c, l) = (count.clone(), log.clone());
+    std::thread::spawn(move || {
+        actix_web::rt::System::new().block_on(async move {
+            let client = reqwest::Client::builder().no_proxy().build().unwrap();
+            actix_web::HttpServer::new(move || {
+                let (client, glance, c, l) = (client.clone(), glance.clone(), c.clone(), l.clone());
+                actix_web::App::new().default_service(actix_web::web::to(
+                    move |req: actix_web::HttpRequest, body: actix_web::web::Bytes| {
+                        let (client, glance, c, l) =
+                            (client.clone(), glance.clone(), c.clone(), l.clone());
+                        async move {
+                            c.fetch_add(1, Ordering::SeqCst);
+                            l.lock()
+                                .unwrap()
+                                .push(format!("{} {}", req.method(), req.path()));
+                            let mut rb = client.request(
+                                reqwest::Method::from_bytes(req.method().as_str().as_bytes())
+                                    .unwrap(),
+                                format!("{glance}{}", req.uri()),
+                            );
+                            for (k, v) in req.headers() {
+                                if k != "host" {
+                                    rb = rb.header(k.as_str(), v.as_bytes());
+                                }
+                            }
+                            let r = rb.body(body.to_vec()).send().await.unwrap();
+                            let mut out = actix_web::HttpResponse::build(
+                                actix_web::http::StatusCode::from_u16(r.status().as_u16()).unwrap(),
+                            );
+                            if let Some(ct) = r.headers().get("content-type") {
+                                out.insert_header(("content-type", ct.as_bytes()));
+                            }
+                            out.body(r.bytes().await.unwrap().to_vec())
+                        }
+                    },
+                ))
+            })
+            .workers(1)
+            .disable_signals()
+            .listen(listener)
+            .unwrap()
+            .run()
+            .await
+            .unwrap();
+        })
+    });
+    (format!("http://{addr}"), count, log)
+}
+
+#[actix_web::test]
+async fn one_glance_call_per_read_and_at_most_two_per_metadata_write() {
+    let Some(g) = glance() else { return };
+    let (proxy, count, log) = counting_proxy(g.clone()).await;
+    let api = Api::new(&proxy, &[]);
+    let id = api.image(json!({"a": "1"})).await;
+    // Warm-up: the image schema is fetched once per process.
+    api.get(&format!("/v2.1/images/{id}")).await;
+    let mut calls = Vec::new();
+    let ops: Vec<(&str, String, Option<&str>)> = vec![
+        ("GET", format!("/v2.1/images/{id}"), None),
+        ("GET", format!("/v2.1/images/detail?limit=5"), None),
+        ("GET", "/v2.1/images?limit=5".to_string(), None),
+        ("GET", format!("/v2.1/images/{id}/metadata"), None),
+        ("GET", format!("/v2.1/images/{id}/metadata/a"), None),
+        (
+            "POST",
+            format!("/v2.1/images/{id}/metadata"),
+            Some(r#"{"metadata": {"b": "2"}}"#),
+        ),
+        (
+            "PUT",
+            format!("/v2.1/images/{id}/metadata/c"),
+            Some(r#"{"meta": {"c": "3"}}"#),
+        ),
+        (
+            "PUT",
+            format!("/v2.1/images/{id}/metadata"),
+            Some(r#"{"metadata": {"a": "1", "d": "4"}}"#),
+        ),
+        ("DELETE", format!("/v2.1/images/{id}/metadata/d"), None),
+    ];
+    for (method, path, body) in &ops {
+        let before = count.load(Ordering::SeqCst);
+        let (s, _) = api.req(method, path, &[], *body).await;
+        assert!(s < 300, "{method} {path}: {s}");
+        calls.push((
+            format!("{method} {path}"),
+            count.load(Ordering::SeqCst) - before,
+        ));
+    }
+    eprintln!(
+        "glance calls per request: {calls:?}\n{:?}",
+        log.lock().unwrap()
+    );
+    for (op, n) in &calls {
+        let limit = if op.starts_with("GET") { 1 } else { 2 };
+        assert!(*n <= limit, "{op} made {n} Glance calls");
+    }
+}
