@@ -135,6 +135,14 @@ port_of() { sed -n 's/^http-socket = .*:\([0-9][0-9]*\)$/\1/p' "$1/etc/glance-uw
 
 port_in_use() { (exec 3<>"/dev/tcp/$HOST/$1") 2>/dev/null; }
 
+# pid_alive PID -> true while PID exists and is not a zombie
+pid_alive() {
+  kill -0 "$1" 2>/dev/null || return 1
+  local st
+  st="$(sed 's/^.*) //' "/proc/$1/stat" 2>/dev/null | cut -c1)" || return 1
+  [ -n "$st" ] && [ "$st" != Z ]
+}
+
 # descendants PID -> all descendant pids (uwsgi workers)
 descendants() {
   local kids k
@@ -153,14 +161,18 @@ stop_dir() {  # stop_dir DIR -> stops DIR's instance; returns 1 (and sets nothin
     return 1
   fi
   pids="$pid $(descendants "$pid" | tr '\n' ' ')"
-  # SIGINT: the uwsgi master kills its workers and exits at once.
+  # SIGINT: the uwsgi master signals its workers, reaps them and exits (normally < 2 s).
+  # A worker caught in the middle of importing Glance can hang: SIGKILL what is left of
+  # the workers after 5 s (the master then exits), and the master itself after 10 s.
   kill -INT "$pid" 2>/dev/null || true
-  for i in $(seq 1 300); do
+  for i in $(seq 1 150); do
     alive=""
-    for p in $pids; do if kill -0 "$p" 2>/dev/null; then alive="$alive $p"; fi; done
+    for p in $pids; do if pid_alive "$p"; then alive="$alive $p"; fi; done
     [ -z "$alive" ] && break
-    if [ "$i" -eq 100 ]; then kill -TERM $alive 2>/dev/null || true; fi
-    if [ "$i" -eq 200 ]; then kill -KILL $alive 2>/dev/null || true; fi
+    if [ "$i" -eq 50 ]; then
+      for p in $alive; do [ "$p" = "$pid" ] || kill -KILL "$p" 2>/dev/null || true; done
+    fi
+    if [ "$i" -eq 100 ]; then kill -KILL $alive 2>/dev/null || true; fi
     sleep 0.1
   done
   [ -z "$alive" ] || die "uwsgi processes of $dir still alive after SIGKILL:$alive"
@@ -283,6 +295,8 @@ enable-threads = true
 lazy-apps = true
 thunder-lock = true
 die-on-term = true
+; a worker that cannot load the app makes uwsgi exit instead of serving errors
+need-app = true
 exit-on-reload = false
 worker-reload-mercy = 30
 listen = 128
@@ -366,11 +380,21 @@ cmd_start() {
     exit 1
   fi
 
-  local timeout="${NIP_GLANCE_TIMEOUT:-120}" deadline ok=0
+  # Up = GET /versions answers 200 and every worker has loaded the app (lazy-apps: each
+  # worker imports Glance itself, ~2 s of CPU each; waiting keeps that out of the tests
+  # and avoids stopping a worker in the middle of its imports). If a worker is still
+  # not ready 30 s after the first answer, go on anyway.
+  local timeout="${NIP_GLANCE_TIMEOUT:-120}" deadline answered="" code ready ok=0
   deadline=$(( $(date +%s) + timeout ))
   while [ "$(date +%s)" -le "$deadline" ]; do
-    if curl --noproxy '*' -s -o /dev/null --max-time 2 "http://$HOST:$port/versions"; then
-      ok=1; break
+    code="$(curl --noproxy '*' -s -o /dev/null -w '%{http_code}' --max-time 2 \
+      "http://$HOST:$port/versions" || true)"
+    if [ "$code" = 200 ]; then
+      [ -n "$answered" ] || answered="$(date +%s)"
+      ready="$(tail -n "+$((logstart + 1))" "$alog" | grep -c "^WSGI app 0 (mountpoint='') ready in" || true)"
+      if [ "$ready" -ge "$workers" ] || [ $(( $(date +%s) - answered )) -ge 30 ]; then
+        ok=1; break
+      fi
     fi
     # fail fast once the master has written its pid file and then died
     if [ -s "$(pidfile_of "$state")" ] && ! running_pid "$state" >/dev/null; then break; fi
