@@ -86,10 +86,11 @@ cmd_install() {
 
   local action="already installed"
   if ! venv_complete; then
-    if [ ! -x "$VENV/bin/python" ]; then
+    if ! "$VENV/bin/python" -c '' >/dev/null 2>&1; then
+      # missing, or broken (its interpreter moved away): (re)create it
       "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 10))' \
         || die "$PYTHON is older than 3.10; set NIP_PYTHON"
-      "$PYTHON" -m venv "$VENV"
+      "$PYTHON" -m venv --clear "$VENV"
     fi
     log "pip install glance==$GLANCE_VERSION uwsgi python-glanceclient openstacksdk into $VENV"
     "$VENV/bin/python" -m pip install -q --upgrade pip setuptools wheel
@@ -172,6 +173,7 @@ stop_dir() {  # stop_dir DIR -> stops DIR's instance; returns 1 (and sets nothin
     if [ "$i" -eq 50 ]; then
       for p in $alive; do [ "$p" = "$pid" ] || kill -KILL "$p" 2>/dev/null || true; done
     fi
+    # shellcheck disable=SC2086 # a list of pids
     if [ "$i" -eq 100 ]; then kill -KILL $alive 2>/dev/null || true; fi
     sleep 0.1
   done
@@ -328,8 +330,9 @@ cmd_start() {
       *) die "unknown argument: $1" ;;
     esac
   done
-  [[ "$port" =~ ^[0-9]+$ ]] && [ "$port" -ge 1 ] && [ "$port" -le 65535 ] \
-    || die "--port PORT (1-65535) is required"
+  if ! [[ "$port" =~ ^[0-9]{1,5}$ ]] || [ "$port" -lt 1 ] || [ "$port" -gt 65535 ]; then
+    die "--port PORT (1-65535) is required"
+  fi
   [ -n "$state" ] || die "--state DIR is required"
   [[ "$workers" =~ ^[1-9][0-9]*$ ]] || die "--workers must be a positive integer"
   state="$(abs_dir "$state")"

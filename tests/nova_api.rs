@@ -618,7 +618,7 @@ async fn one_glance_call_per_read_and_at_most_two_per_metadata_write() {
     let mut calls = Vec::new();
     let ops: Vec<(&str, String, Option<&str>)> = vec![
         ("GET", format!("/v2.1/images/{id}"), None),
-        ("GET", format!("/v2.1/images/detail?limit=5"), None),
+        ("GET", "/v2.1/images/detail?limit=5".to_string(), None),
         ("GET", "/v2.1/images?limit=5".to_string(), None),
         ("GET", format!("/v2.1/images/{id}/metadata"), None),
         ("GET", format!("/v2.1/images/{id}/metadata/a"), None),

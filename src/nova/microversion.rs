@@ -115,7 +115,8 @@ mod tests {
 
     #[test]
     fn header_selection_follows_microversion_parse() {
-        let cases: &[(&[(&str, &str)], Option<&str>)] = &[
+        type Case<'a> = (&'a [(&'a str, &'a str)], Option<&'a str>);
+        let cases: &[Case] = &[
             (&[], None),
             (&[("OpenStack-API-Version", "compute 2.3")], Some("2.3")),
             (

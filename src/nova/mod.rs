@@ -165,14 +165,12 @@ fn host_url(req: &HttpRequest) -> String {
     let host = header_str(req, header::HOST.as_str())
         .map(str::to_string)
         .unwrap_or_else(|| req.app_config().host().to_string());
-    format!(
-        "{}://{}",
-        req.app_config()
-            .secure()
-            .then_some("https")
-            .unwrap_or("http"),
-        host
-    )
+    let scheme = if req.app_config().secure() {
+        "https"
+    } else {
+        "http"
+    };
+    format!("{scheme}://{host}")
 }
 
 /// The request path, percent-decoded as a WSGI server hands it to Nova.
