@@ -657,3 +657,30 @@ async fn one_glance_call_per_read_and_at_most_two_per_metadata_write() {
         assert!(*n <= limit, "{op} made {n} Glance calls");
     }
 }
+
+#[actix_web::test]
+async fn slow_glance_is_a_json_504_within_the_timeout() {
+    // A local server that accepts and then answers nothing for 30 s.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            std::thread::spawn(move || {
+                std::thread::sleep(std::time::Duration::from_secs(30));
+                drop(stream);
+            });
+        }
+    });
+    let api = Api::new(
+        &format!("http://{addr}"),
+        &[("glance.timeout_secs", "0.5"), ("glance.num_retries", "0")],
+    );
+    let started = std::time::Instant::now();
+    let (s, v) = api.get("/v2.1/images/some-id").await;
+    assert_eq!(s, 504);
+    assert_eq!(v["computeFault"]["code"], 504);
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(10),
+        "answered within the configured timeout"
+    );
+}
