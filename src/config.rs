@@ -14,6 +14,7 @@ pub struct Settings {
     pub glance: GlanceSection,
     pub api: ApiSettings,
     pub auth: AuthSettings,
+    pub embedded: EmbeddedSettings,
     pub log: LogSettings,
 }
 
@@ -22,6 +23,9 @@ pub struct Settings {
 pub struct ServerSettings {
     /// Compute listener (Nova's API).
     pub bind: String,
+    /// Image listener (Glance v2 API of the embedded store, Glance v1 calls).
+    /// Empty: `127.0.0.1:9292` in embedded mode, no image listener in proxy mode.
+    pub image_bind: String,
     /// HTTP worker threads; 0 = one per core.
     pub workers: usize,
     /// Largest request body accepted (oslo.middleware `max_request_body_size`).
@@ -65,6 +69,15 @@ pub struct AuthSettings {
 
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+pub struct EmbeddedSettings {
+    /// Where the embedded store keeps its database and image files.
+    pub data_dir: String,
+    /// Load a few demo images when the store is created.
+    pub demo_images: bool,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct LogSettings {
     /// A tracing filter (`info`, `nova_images_proxy=debug`, …).
     pub level: String,
@@ -73,6 +86,7 @@ pub struct LogSettings {
 const DEFAULTS: &str = r#"
 [server]
 bind = "127.0.0.1:8774"
+image_bind = ""
 workers = 0
 max_request_body = 114688
 
@@ -92,6 +106,10 @@ metadata_items = 128
 [auth]
 strategy = "noauth2"
 www_authenticate_uri = "http://127.0.0.1:5000"
+
+[embedded]
+data_dir = "./data"
+demo_images = true
 
 [log]
 level = "info"
@@ -144,6 +162,20 @@ impl Settings {
     pub fn defaults() -> Settings {
         Self::load_with_env(&Overrides::default(), false)
             .unwrap_or_else(|e| panic!("built-in defaults: {e}"))
+    }
+
+    /// Whether the embedded store is the backend (no Glance URL configured).
+    pub fn embedded(&self) -> bool {
+        self.glance.url.is_empty()
+    }
+
+    /// The image listener's address, if there is one.
+    pub fn image_listener(&self) -> Option<String> {
+        match (self.server.image_bind.as_str(), self.embedded()) {
+            ("", true) => Some("127.0.0.1:9292".to_string()),
+            ("", false) => None,
+            (addr, _) => Some(addr.to_string()),
+        }
     }
 
     pub fn max_version(&self) -> Version {

@@ -5,6 +5,7 @@
 pub mod auth;
 pub mod backend;
 pub mod config;
+pub mod glance_v2;
 pub mod nova;
 pub mod pyjson;
 pub mod request_id;
@@ -31,16 +32,58 @@ pub fn configure_compute(
     }
 }
 
-/// The backend named by the settings.
-pub fn build_backend(
-    settings: &config::Settings,
-) -> Result<Arc<dyn backend::ImageBackend>, String> {
-    if settings.glance.url.is_empty() {
-        return Err(
-            "no image backend: set --glance-url (or glance.url in the configuration file, or \
-             NOVA_IMAGES_PROXY__GLANCE__URL)"
-                .to_string(),
-        );
+/// Everything the image listener needs.
+#[derive(Clone)]
+pub struct ImageState {
+    pub settings: Arc<config::Settings>,
+    pub backend: Arc<dyn backend::ImageBackend>,
+    /// The embedded store, whose Glance v2 API the image listener serves.
+    pub embedded: Option<backend::embedded::EmbeddedStore>,
+}
+
+pub fn image_state(settings: &config::Settings, backends: &Backends) -> ImageState {
+    ImageState {
+        settings: Arc::new(settings.clone()),
+        backend: backends.backend.clone(),
+        embedded: backends.embedded.clone(),
+    }
+}
+
+/// Configure the image listener's app: the Glance v2 image API of the embedded
+/// store (embedded mode only); anything else is Glance's plain 404.
+pub fn configure_image(state: ImageState) -> impl FnOnce(&mut web::ServiceConfig) {
+    move |cfg: &mut web::ServiceConfig| {
+        if let Some(store) = state.embedded.clone() {
+            glance_v2::configure(cfg, store, state.settings.clone());
+        }
+        cfg.default_service(web::to(glance_v2::not_found));
+    }
+}
+
+/// The configured backend, and the embedded store when that is the backend.
+pub struct Backends {
+    pub backend: Arc<dyn backend::ImageBackend>,
+    pub embedded: Option<backend::embedded::EmbeddedStore>,
+}
+
+/// The backend named by the settings: a Glance at `glance.url`, else the
+/// embedded store in `embedded.data_dir` (with demo images on first start).
+pub async fn build_backend(settings: &config::Settings) -> Result<Backends, String> {
+    if settings.embedded() {
+        let dir = std::path::PathBuf::from(&settings.embedded.data_dir);
+        let store = backend::embedded::EmbeddedStore::open(&dir).map_err(|e| e.to_string())?;
+        if settings.embedded.demo_images
+            && store.record_count().await.map_err(|e| e.to_string())? == 0
+        {
+            let n = backend::embedded::demo::load(&store)
+                .await
+                .map_err(|e| e.to_string())?;
+            tracing::info!(images = n, "loaded demo images into the new store");
+        }
+        return Ok(Backends {
+            backend: Arc::new(store.clone()),
+            embedded: Some(store),
+        });
     }
     let glance = backend::glance::GlanceBackend::new(backend::glance::GlanceSettings {
         url: settings.glance.url.clone(),
@@ -49,5 +92,8 @@ pub fn build_backend(
         num_retries: settings.glance.num_retries,
     })
     .map_err(|e| e.to_string())?;
-    Ok(Arc::new(glance))
+    Ok(Backends {
+        backend: Arc::new(glance),
+        embedded: None,
+    })
 }

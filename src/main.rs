@@ -15,9 +15,18 @@ struct Cli {
     /// Compute listener address (server.bind).
     #[arg(long, value_name = "ADDR")]
     bind: Option<String>,
-    /// Glance endpoint to front (glance.url).
+    /// Glance endpoint to front (glance.url); without one the embedded store is the backend.
     #[arg(long, value_name = "URL")]
     glance_url: Option<String>,
+    /// Image listener address: Glance v2 API of the embedded store, Glance v1 calls (server.image_bind).
+    #[arg(long, value_name = "ADDR")]
+    image_bind: Option<String>,
+    /// Directory of the embedded store (embedded.data_dir).
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<String>,
+    /// Do not load demo images into a new embedded store (embedded.demo_images = false).
+    #[arg(long)]
+    no_demo_images: bool,
     /// Highest microversion served (api.max_microversion).
     #[arg(long, value_name = "X.Y")]
     max_microversion: Option<String>,
@@ -39,6 +48,12 @@ impl Cli {
         };
         set("server.bind", &self.bind);
         set("glance.url", &self.glance_url);
+        set("server.image_bind", &self.image_bind);
+        set("embedded.data_dir", &self.data_dir);
+        set(
+            "embedded.demo_images",
+            &self.no_demo_images.then(|| "false".to_string()),
+        );
         set("api.max_microversion", &self.max_microversion);
         set("log.level", &self.log_level);
         set("server.workers", &self.workers.map(|w| w.to_string()));
@@ -64,13 +79,6 @@ fn main() -> std::process::ExitCode {
         .with_env_filter(filter)
         .with_target(false)
         .init();
-    let backend = match nova_images_proxy::build_backend(&settings) {
-        Ok(b) => b,
-        Err(e) => {
-            eprintln!("nova-images-proxy: {e}");
-            return std::process::ExitCode::from(2);
-        }
-    };
     let workers = if settings.server.workers == 0 {
         std::thread::available_parallelism().map_or(2, |n| n.get())
     } else {
@@ -87,24 +95,46 @@ fn main() -> std::process::ExitCode {
         }
     };
     let result: std::io::Result<()> = rt.block_on(async move {
+        let backends = nova_images_proxy::build_backend(&settings)
+            .await
+            .map_err(|e| std::io::Error::other(format!("image backend: {e}")))?;
         let bind = settings.server.bind.clone();
+        let image_bind = settings.image_listener();
         tracing::info!(
             compute = %bind,
-            backend = %backend.describe(),
+            image = image_bind.as_deref().unwrap_or("(none)"),
+            backend = %backends.backend.describe(),
             auth = %settings.auth.strategy,
             max_microversion = %settings.max_version(),
             "starting nova-images-proxy"
         );
-        let state = nova_images_proxy::nova_state(settings, backend);
-        let server = HttpServer::new(move || {
+        let image_state = nova_images_proxy::image_state(&settings, &backends);
+        let state = nova_images_proxy::nova_state(settings, backends.backend);
+        let compute = HttpServer::new(move || {
             App::new()
                 .wrap(TracingLogger::<RootSpan>::new())
                 .configure(nova_images_proxy::configure_compute(state.clone()))
         })
         .workers(workers)
-        .bind(&bind)?;
-        tracing::info!(compute = %bind, "listening");
-        server.run().await
+        .bind(&bind)?
+        .run();
+        tracing::info!(compute = %bind, "compute listener (Nova images API) ready");
+        match image_bind {
+            Some(addr) => {
+                let image = HttpServer::new(move || {
+                    App::new()
+                        .wrap(TracingLogger::<RootSpan>::new())
+                        .configure(nova_images_proxy::configure_image(image_state.clone()))
+                })
+                .workers(workers)
+                .bind(&addr)?
+                .run();
+                tracing::info!(image = %addr, "image listener ready");
+                let (a, b) = futures_util::future::join(compute, image).await;
+                a.and(b)
+            }
+            None => compute.await,
+        }
     });
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

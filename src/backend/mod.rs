@@ -2,6 +2,7 @@
 //! Surfaces (Nova, Glance v1, Glance v2) call it; implementations talk to a real
 //! Glance (`glance`) or to the embedded store.
 
+pub mod embedded;
 pub mod glance;
 
 use async_trait::async_trait;

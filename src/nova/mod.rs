@@ -36,12 +36,17 @@ pub struct NovaState {
 impl NovaState {
     pub fn new(settings: Settings, backend: Arc<dyn ImageBackend>) -> Self {
         let max_version = settings.max_version();
-        let glance_link_base = update_link_prefix(
-            &backend.public_image_url(),
-            &settings.api.glance_link_prefix,
-        )
-        .trim_end_matches('/')
-        .to_string();
+        // The embedded store's image API is the image listener.
+        let image_url = match backend.public_image_url() {
+            url if url.is_empty() => settings
+                .image_listener()
+                .map(|a| format!("http://{a}"))
+                .unwrap_or_default(),
+            url => url,
+        };
+        let glance_link_base = update_link_prefix(&image_url, &settings.api.glance_link_prefix)
+            .trim_end_matches('/')
+            .to_string();
         NovaState {
             settings,
             backend,

@@ -54,13 +54,16 @@ impl Drop for Service {
 
 /// Start the compute listener with `settings` on 127.0.0.1:<free port>.
 pub fn start(settings: Settings) -> Service {
-    let backend = nova_images_proxy::build_backend(&settings).expect("backend");
-    let state = nova_images_proxy::nova_state(settings, backend);
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let addr = listener.local_addr().expect("addr");
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
         actix_web::rt::System::new().block_on(async move {
+            let backend = nova_images_proxy::build_backend(&settings)
+                .await
+                .expect("backend")
+                .backend;
+            let state = nova_images_proxy::nova_state(settings, backend);
             let server = actix_web::HttpServer::new(move || {
                 actix_web::App::new()
                     .wrap(tracing_actix_web::TracingLogger::<

@@ -1,0 +1,348 @@
+//! SQLite persistence of image records: one row per image, its extra
+//! properties in insertion order (Glance lists them in row order), its tags.
+
+use crate::backend::{BackendError, BackendResult, Image};
+use rusqlite::{params, Connection, OptionalExtension, Row};
+use serde_json::{Map, Value};
+use std::path::Path;
+
+const SCHEMA: &str = r#"
+CREATE TABLE IF NOT EXISTS images (
+    id TEXT PRIMARY KEY,
+    name TEXT,
+    status TEXT NOT NULL,
+    visibility TEXT NOT NULL,
+    protected INTEGER NOT NULL DEFAULT 0,
+    os_hidden INTEGER NOT NULL DEFAULT 0,
+    checksum TEXT,
+    os_hash_algo TEXT,
+    os_hash_value TEXT,
+    owner TEXT,
+    size INTEGER,
+    virtual_size INTEGER,
+    container_format TEXT,
+    disk_format TEXT,
+    min_ram INTEGER NOT NULL DEFAULT 0,
+    min_disk INTEGER NOT NULL DEFAULT 0,
+    -- microsecond RFC 3339 (sortable); shown to clients at second precision
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    deleted INTEGER NOT NULL DEFAULT 0,
+    deleted_at TEXT
+);
+CREATE INDEX IF NOT EXISTS images_order ON images (deleted, created_at DESC, id DESC);
+CREATE TABLE IF NOT EXISTS image_properties (
+    position INTEGER PRIMARY KEY AUTOINCREMENT,
+    image_id TEXT NOT NULL REFERENCES images(id),
+    name TEXT NOT NULL,
+    value TEXT NOT NULL,
+    UNIQUE (image_id, name)
+);
+CREATE TABLE IF NOT EXISTS image_tags (
+    image_id TEXT NOT NULL REFERENCES images(id),
+    value TEXT NOT NULL,
+    PRIMARY KEY (image_id, value)
+);
+"#;
+
+/// A stored image: the domain image plus what only the store sees.
+#[derive(Clone, Debug)]
+pub struct Record {
+    pub image: Image,
+    pub created_us: String,
+    pub deleted: bool,
+}
+
+pub fn open(path: &Path) -> BackendResult<Connection> {
+    let conn = Connection::open(path).map_err(internal)?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))
+        .map_err(internal)?;
+    conn.pragma_update(None, "journal_mode", "WAL")
+        .map_err(internal)?;
+    // WAL + synchronous=FULL: a committed transaction survives power loss.
+    conn.pragma_update(None, "synchronous", "FULL")
+        .map_err(internal)?;
+    conn.pragma_update(None, "foreign_keys", "ON")
+        .map_err(internal)?;
+    conn.execute_batch(SCHEMA).map_err(internal)?;
+    Ok(conn)
+}
+
+pub fn internal(e: impl std::fmt::Display) -> BackendError {
+    BackendError::Internal(format!("image store: {e}"))
+}
+
+const COLUMNS: &str = "id, name, status, visibility, protected, os_hidden, checksum, os_hash_algo, os_hash_value, \
+     owner, size, virtual_size, container_format, disk_format, min_ram, min_disk, created_at, updated_at, deleted";
+
+fn from_row(row: &Row) -> rusqlite::Result<Record> {
+    let created: String = row.get(16)?;
+    let updated: String = row.get(17)?;
+    Ok(Record {
+        image: Image {
+            id: row.get(0)?,
+            name: row.get(1)?,
+            status: row.get(2)?,
+            visibility: row.get(3)?,
+            protected: row.get(4)?,
+            os_hidden: row.get(5)?,
+            checksum: row.get(6)?,
+            os_hash_algo: row.get(7)?,
+            os_hash_value: row.get(8)?,
+            owner: row.get(9)?,
+            size: row.get(10)?,
+            virtual_size: row.get(11)?,
+            container_format: row.get(12)?,
+            disk_format: row.get(13)?,
+            min_ram: row.get(14)?,
+            min_disk: row.get(15)?,
+            created_at: display_time(&created),
+            updated_at: display_time(&updated),
+            tags: Vec::new(),
+            properties: Map::new(),
+        },
+        created_us: created,
+        deleted: row.get(18)?,
+    })
+}
+
+/// `2026-01-02T03:04:05.123456Z` → `2026-01-02T03:04:05Z` (Glance's `isotime`).
+pub fn display_time(stored: &str) -> String {
+    match stored.split_once('.') {
+        Some((secs, _)) => format!("{secs}Z"),
+        None => stored.to_string(),
+    }
+}
+
+/// Now, at microsecond precision, as stored.
+pub fn now() -> String {
+    chrono::Utc::now()
+        .format("%Y-%m-%dT%H:%M:%S%.6fZ")
+        .to_string()
+}
+
+fn load_details(conn: &Connection, rec: &mut Record) -> BackendResult<()> {
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT name, value FROM image_properties WHERE image_id = ?1 ORDER BY position",
+        )
+        .map_err(internal)?;
+    let rows = stmt
+        .query_map([&rec.image.id], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+        })
+        .map_err(internal)?;
+    for row in rows {
+        let (k, v) = row.map_err(internal)?;
+        rec.image.properties.insert(k, Value::String(v));
+    }
+    let mut stmt = conn
+        .prepare_cached("SELECT value FROM image_tags WHERE image_id = ?1 ORDER BY value")
+        .map_err(internal)?;
+    let tags = stmt
+        .query_map([&rec.image.id], |r| r.get::<_, String>(0))
+        .map_err(internal)?;
+    for t in tags {
+        rec.image.tags.push(t.map_err(internal)?);
+    }
+    Ok(())
+}
+
+/// The record of `id`, deleted or not.
+pub fn get(conn: &Connection, id: &str) -> BackendResult<Option<Record>> {
+    let mut stmt = conn
+        .prepare_cached(&format!("SELECT {COLUMNS} FROM images WHERE id = ?1"))
+        .map_err(internal)?;
+    let rec = stmt
+        .query_row([id], from_row)
+        .optional()
+        .map_err(internal)?;
+    match rec {
+        Some(mut r) => {
+            load_details(conn, &mut r)?;
+            Ok(Some(r))
+        }
+        None => Ok(None),
+    }
+}
+
+/// Every live image, in Glance's default order (newest first, then id descending).
+pub fn all_live(conn: &Connection) -> BackendResult<Vec<Record>> {
+    let mut stmt = conn
+        .prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM images WHERE deleted = 0 ORDER BY created_at DESC, id DESC"
+        ))
+        .map_err(internal)?;
+    let rows = stmt.query_map([], from_row).map_err(internal)?;
+    let mut out = Vec::new();
+    for r in rows {
+        out.push(r.map_err(internal)?);
+    }
+    // Properties and tags of all live images in two queries.
+    let by_id: std::collections::HashMap<String, usize> = out
+        .iter()
+        .enumerate()
+        .map(|(i, r)| (r.image.id.clone(), i))
+        .collect();
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT p.image_id, p.name, p.value FROM image_properties p JOIN images i ON i.id = p.image_id \
+             WHERE i.deleted = 0 ORDER BY p.position",
+        )
+        .map_err(internal)?;
+    let rows = stmt
+        .query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+            ))
+        })
+        .map_err(internal)?;
+    for row in rows {
+        let (id, k, v) = row.map_err(internal)?;
+        if let Some(&i) = by_id.get(&id) {
+            out[i].image.properties.insert(k, Value::String(v));
+        }
+    }
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT t.image_id, t.value FROM image_tags t JOIN images i ON i.id = t.image_id WHERE i.deleted = 0 \
+             ORDER BY t.value",
+        )
+        .map_err(internal)?;
+    let rows = stmt
+        .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+        .map_err(internal)?;
+    for row in rows {
+        let (id, t) = row.map_err(internal)?;
+        if let Some(&i) = by_id.get(&id) {
+            out[i].image.tags.push(t);
+        }
+    }
+    Ok(out)
+}
+
+pub fn insert(conn: &Connection, image: &Image, created_us: &str) -> BackendResult<()> {
+    conn.execute(
+        &format!("INSERT INTO images ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, 0)"),
+        params![
+            image.id, image.name, image.status, image.visibility, image.protected, image.os_hidden, image.checksum,
+            image.os_hash_algo, image.os_hash_value, image.owner, image.size, image.virtual_size,
+            image.container_format, image.disk_format, image.min_ram, image.min_disk, created_us, created_us
+        ],
+    )
+    .map_err(internal)?;
+    save_details(
+        conn,
+        &image.id,
+        &Map::new(),
+        &image.properties,
+        &[],
+        &image.tags,
+    )
+}
+
+/// Write `after` over the stored `before` (same id): columns, then the
+/// property rows that changed (kept in place), new ones appended, removed ones deleted.
+pub fn update(conn: &Connection, before: &Image, after: &Image) -> BackendResult<()> {
+    let now = now();
+    conn.execute(
+        "UPDATE images SET name = ?2, status = ?3, visibility = ?4, protected = ?5, os_hidden = ?6, checksum = ?7, \
+         os_hash_algo = ?8, os_hash_value = ?9, owner = ?10, size = ?11, virtual_size = ?12, container_format = ?13, \
+         disk_format = ?14, min_ram = ?15, min_disk = ?16, updated_at = ?17 WHERE id = ?1",
+        params![
+            after.id, after.name, after.status, after.visibility, after.protected, after.os_hidden, after.checksum,
+            after.os_hash_algo, after.os_hash_value, after.owner, after.size, after.virtual_size,
+            after.container_format, after.disk_format, after.min_ram, after.min_disk, now
+        ],
+    )
+    .map_err(internal)?;
+    save_details(
+        conn,
+        &after.id,
+        &before.properties,
+        &after.properties,
+        &before.tags,
+        &after.tags,
+    )
+}
+
+fn text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn save_details(
+    conn: &Connection,
+    id: &str,
+    before: &Map<String, Value>,
+    after: &Map<String, Value>,
+    tags_before: &[String],
+    tags_after: &[String],
+) -> BackendResult<()> {
+    for k in before.keys().filter(|k| !after.contains_key(*k)) {
+        conn.execute(
+            "DELETE FROM image_properties WHERE image_id = ?1 AND name = ?2",
+            params![id, k],
+        )
+        .map_err(internal)?;
+    }
+    for (k, v) in after {
+        match before.get(k) {
+            Some(old) if old == v => {}
+            Some(_) => {
+                conn.execute(
+                    "UPDATE image_properties SET value = ?3 WHERE image_id = ?1 AND name = ?2",
+                    params![id, k, text(v)],
+                )
+                .map_err(internal)?;
+            }
+            None => {
+                conn.execute(
+                    "INSERT INTO image_properties (image_id, name, value) VALUES (?1, ?2, ?3)",
+                    params![id, k, text(v)],
+                )
+                .map_err(internal)?;
+            }
+        }
+    }
+    if tags_before != tags_after {
+        conn.execute("DELETE FROM image_tags WHERE image_id = ?1", [id])
+            .map_err(internal)?;
+        for t in tags_after {
+            conn.execute(
+                "INSERT OR IGNORE INTO image_tags (image_id, value) VALUES (?1, ?2)",
+                params![id, t],
+            )
+            .map_err(internal)?;
+        }
+    }
+    Ok(())
+}
+
+pub fn mark_deleted(conn: &Connection, id: &str) -> BackendResult<()> {
+    let now = now();
+    conn.execute(
+        "UPDATE images SET deleted = 1, status = 'deleted', deleted_at = ?2, updated_at = ?2 WHERE id = ?1",
+        params![id, now],
+    )
+    .map_err(internal)?;
+    Ok(())
+}
+
+/// After a crash: uploads that were under way go back to `queued`.
+pub fn reset_interrupted_uploads(conn: &Connection) -> BackendResult<usize> {
+    conn.execute(
+        "UPDATE images SET status = 'queued' WHERE status = 'saving' AND deleted = 0",
+        [],
+    )
+    .map_err(internal)
+}
+
+pub fn count(conn: &Connection) -> BackendResult<i64> {
+    conn.query_row("SELECT COUNT(*) FROM images", [], |r| r.get(0))
+        .map_err(internal)
+}

@@ -1,0 +1,232 @@
+//! Glance v2 list semantics over stored records: visibility, filters,
+//! marker and limit, with Glance's error messages.
+
+use super::db::Record;
+use crate::backend::{BackendError, RequestContext};
+
+/// A Glance 400 as python-glanceclient reports it (`400 Bad Request: <html-escaped message>`).
+pub fn bad_request(message: &str) -> BackendError {
+    BackendError::Status {
+        status: 400,
+        details: format!("400 Bad Request: {}", html_escape(message)),
+    }
+}
+
+pub fn not_found(message: &str) -> BackendError {
+    BackendError::Status {
+        status: 404,
+        details: format!("404 Not Found: {}", html_escape(message)),
+    }
+}
+
+pub fn forbidden(message: &str) -> BackendError {
+    BackendError::Status {
+        status: 403,
+        details: format!("403 Forbidden: {}", html_escape(message)),
+    }
+}
+
+pub fn conflict(message: &str) -> BackendError {
+    BackendError::Status {
+        status: 409,
+        details: format!("409 Conflict: {}", html_escape(message)),
+    }
+}
+
+/// webob's escaping of an explanation in its HTML page.
+pub fn html_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#x27;")
+}
+
+/// Whether `ctx` may see the image at all (Glance's visibility rules; without an
+/// owner, as images made by an unauthenticated Glance, everyone may).
+pub fn visible(rec: &Record, ctx: &RequestContext) -> bool {
+    let img = &rec.image;
+    ctx.is_admin()
+        || matches!(img.visibility.as_str(), "public" | "community")
+        || img.owner.is_none()
+        || img.owner.as_deref() == Some(ctx.project_id.as_str())
+}
+
+/// Whether the image shows in a list without a `visibility` filter: community
+/// images only show for their owner.
+fn listed_by_default(rec: &Record, ctx: &RequestContext) -> bool {
+    rec.image.visibility != "community"
+        || (rec.image.owner.is_some() && rec.image.owner.as_deref() == Some(&ctx.project_id))
+}
+
+enum Op {
+    Eq,
+    Neq,
+    Gt,
+    Gte,
+    Lt,
+    Lte,
+}
+
+fn split_op(value: &str) -> (Op, &str) {
+    for (prefix, op) in [
+        ("gte:", Op::Gte),
+        ("gt:", Op::Gt),
+        ("lte:", Op::Lte),
+        ("lt:", Op::Lt),
+        ("neq:", Op::Neq),
+        ("eq:", Op::Eq),
+    ] {
+        if let Some(rest) = value.strip_prefix(prefix) {
+            return (op, rest);
+        }
+    }
+    (Op::Eq, value)
+}
+
+fn parse_time(value: &str) -> Option<chrono::DateTime<chrono::Utc>> {
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(value) {
+        return Some(t.with_timezone(&chrono::Utc));
+    }
+    // oslo's parse_isotime also takes a time without zone (UTC) and a date.
+    for fmt in [
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%dT%H:%M:%S",
+        "%Y-%m-%dT%H:%M",
+    ] {
+        if let Ok(t) = chrono::NaiveDateTime::parse_from_str(value, fmt) {
+            return Some(t.and_utc());
+        }
+    }
+    chrono::NaiveDate::parse_from_str(value, "%Y-%m-%d")
+        .ok()
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|t| t.and_utc())
+}
+
+type Pred = Box<dyn Fn(&Record) -> bool>;
+
+fn compare<T: PartialOrd>(op: &Op, a: T, b: T) -> bool {
+    match op {
+        Op::Eq => a == b,
+        Op::Neq => a != b,
+        Op::Gt => a > b,
+        Op::Gte => a >= b,
+        Op::Lt => a < b,
+        Op::Lte => a <= b,
+    }
+}
+
+/// One Glance filter as a predicate, or Glance's 400 for it.
+fn predicate(key: &str, value: &str) -> Result<Pred, BackendError> {
+    let v = value.to_string();
+    Ok(match key {
+        "created_at" | "updated_at" => {
+            let (op, raw) = split_op(value);
+            let at = parse_time(raw).ok_or_else(|| {
+                bad_request(&format!(
+                    "Bad \"{key}\" query filter format. Use ISO 8601 DateTime notation."
+                ))
+            })?;
+            let key = key.to_string();
+            Box::new(move |r| {
+                let t = if key == "created_at" {
+                    &r.created_us
+                } else {
+                    &r.image.updated_at
+                };
+                parse_time(t).is_some_and(|t| compare(&op, t, at))
+            })
+        }
+        "size_min" | "size_max" => {
+            let n: i64 = value
+                .parse()
+                .map_err(|_| bad_request(&format!("Invalid value for option {key}: {value}")))?;
+            let min = key == "size_min";
+            Box::new(move |r| {
+                r.image
+                    .size
+                    .is_some_and(|s| if min { s >= n } else { s <= n })
+            })
+        }
+        // Integer columns: a value that is not an integer matches nothing.
+        "min_ram" | "min_disk" | "size" | "virtual_size" => {
+            let n = value.trim().parse::<i64>().ok();
+            let key = key.to_string();
+            Box::new(move |r| {
+                let col = match key.as_str() {
+                    "min_ram" => Some(r.image.min_ram),
+                    "min_disk" => Some(r.image.min_disk),
+                    "size" => r.image.size,
+                    _ => r.image.virtual_size,
+                };
+                n.is_some() && col == n
+            })
+        }
+        "protected" | "os_hidden" => {
+            let b = match value.to_ascii_lowercase().as_str() {
+                "true" => true,
+                "false" => false,
+                _ => return Err(bad_request(&format!("Invalid value '{value}' for '{key}' filter. Valid values are 'true' or 'false'."))),
+            };
+            let prot = key == "protected";
+            Box::new(move |r| {
+                (if prot {
+                    r.image.protected
+                } else {
+                    r.image.os_hidden
+                }) == b
+            })
+        }
+        "name" => Box::new(move |r| r.image.name.as_deref() == Some(v.as_str())),
+        "status" => Box::new(move |r| r.image.status == v),
+        "visibility" => Box::new(move |r| r.image.visibility == v),
+        "owner" => Box::new(move |r| r.image.owner.as_deref() == Some(v.as_str())),
+        "checksum" => Box::new(move |r| r.image.checksum.as_deref() == Some(v.as_str())),
+        "container_format" => {
+            Box::new(move |r| r.image.container_format.as_deref() == Some(v.as_str()))
+        }
+        "disk_format" => Box::new(move |r| r.image.disk_format.as_deref() == Some(v.as_str())),
+        "id" => Box::new(move |r| r.image.id == v),
+        "tag" => Box::new(move |r| r.image.tags.contains(&v)),
+        // Anything else is an extra property, matched exactly.
+        other => {
+            let k = other.to_string();
+            Box::new(move |r| {
+                r.image.properties.get(&k).and_then(|p| p.as_str()) == Some(v.as_str())
+            })
+        }
+    })
+}
+
+/// Apply `filters`, `marker` and `limit` to `records` (already in Glance's order).
+pub fn select(
+    records: Vec<Record>,
+    ctx: &RequestContext,
+    filters: &[(String, String)],
+    marker: Option<&str>,
+    limit: Option<u64>,
+) -> Result<Vec<Record>, BackendError> {
+    let preds: Vec<Pred> = filters
+        .iter()
+        .map(|(k, v)| predicate(k, v))
+        .collect::<Result<_, _>>()?;
+    let has_visibility = filters.iter().any(|(k, _)| k == "visibility");
+    let mut visible_records: Vec<Record> = records
+        .into_iter()
+        .filter(|r| visible(r, ctx) && (has_visibility || listed_by_default(r, ctx)))
+        .collect();
+    if let Some(m) = marker {
+        let pos = visible_records
+            .iter()
+            .position(|r| r.image.id == m)
+            .ok_or_else(|| bad_request(&format!("No image found with ID {m}")))?;
+        visible_records.drain(..=pos);
+    }
+    let limit = limit.unwrap_or(u64::MAX);
+    Ok(visible_records
+        .into_iter()
+        .filter(|r| preds.iter().all(|p| p(r)))
+        .take(limit as usize)
+        .collect())
+}

@@ -1,0 +1,445 @@
+//! The embedded backend: image records in SQLite (WAL), image data as files
+//! under a data directory. It behaves like Glance v2 wherever the Nova and
+//! Glance v1 surfaces can see it (statuses, visibility, filters, paging,
+//! errors), so the same conformance tests pass on it and on a real Glance.
+//!
+//! Durability: SQLite runs in WAL mode with `synchronous = FULL`; image data is
+//! written to a staging file, fsynced, renamed into place and the directory
+//! fsynced before the image turns `active`. An upload cut short leaves the
+//! image `queued` and no partial file where reads look.
+
+mod db;
+pub mod demo;
+pub mod filters;
+
+use super::{
+    BackendError, BackendResult, Image, ImageBackend, ListQuery, PropertyChange, RequestContext,
+};
+use async_trait::async_trait;
+use bytes::Bytes;
+use db::Record;
+use filters::{conflict, forbidden, not_found};
+use futures_util::{Stream, StreamExt};
+use md5::Md5;
+use rusqlite::Connection;
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha512};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use tokio::io::AsyncWriteExt;
+
+/// Fields of a new image (Glance v2 `POST /v2/images`).
+#[derive(Clone, Debug, Default)]
+pub struct NewImage {
+    pub id: Option<String>,
+    pub name: Option<String>,
+    pub visibility: Option<String>,
+    pub protected: bool,
+    pub os_hidden: bool,
+    pub container_format: Option<String>,
+    pub disk_format: Option<String>,
+    pub min_ram: i64,
+    pub min_disk: i64,
+    /// `None`: the requester's project.
+    pub owner: Option<String>,
+    pub tags: Vec<String>,
+    pub properties: Map<String, Value>,
+}
+
+/// A readable image file.
+pub struct ImageFile {
+    pub image: Image,
+    pub path: PathBuf,
+}
+
+struct Inner {
+    dir: PathBuf,
+    writer: Mutex<Connection>,
+    readers: Mutex<Vec<Connection>>,
+    db_path: PathBuf,
+}
+
+#[derive(Clone)]
+pub struct EmbeddedStore {
+    inner: Arc<Inner>,
+}
+
+impl EmbeddedStore {
+    /// Open (or create) the store under `dir`: `dir/images.sqlite`, `dir/images/`,
+    /// `dir/staging/`. Uploads a crash interrupted are rolled back to `queued`.
+    pub fn open(dir: &Path) -> BackendResult<EmbeddedStore> {
+        for sub in ["images", "staging"] {
+            std::fs::create_dir_all(dir.join(sub)).map_err(|e| {
+                BackendError::Internal(format!("cannot create {}: {e}", dir.join(sub).display()))
+            })?;
+        }
+        // Partial uploads never become visible: whatever is left in staging goes.
+        if let Ok(entries) = std::fs::read_dir(dir.join("staging")) {
+            for e in entries.flatten() {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
+        let db_path = dir.join("images.sqlite");
+        let writer = db::open(&db_path)?;
+        let reset = db::reset_interrupted_uploads(&writer)?;
+        if reset > 0 {
+            tracing::warn!(
+                images = reset,
+                "uploads interrupted by a stop were rolled back to queued"
+            );
+        }
+        Ok(EmbeddedStore {
+            inner: Arc::new(Inner {
+                dir: dir.to_path_buf(),
+                writer: Mutex::new(writer),
+                readers: Mutex::new(Vec::new()),
+                db_path,
+            }),
+        })
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        &self.inner.dir
+    }
+
+    /// Run `f` on a read connection, off the async workers.
+    async fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> BackendResult<T> + Send + 'static,
+    ) -> BackendResult<T> {
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || {
+            let conn = inner
+                .readers
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .pop();
+            let conn = match conn {
+                Some(c) => c,
+                None => db::open(&inner.db_path)?,
+            };
+            let out = f(&conn);
+            inner
+                .readers
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(conn);
+            out
+        })
+        .await
+        .map_err(|e| BackendError::Internal(format!("store task: {e}")))?
+    }
+
+    /// Run `f` in one write transaction (writes are serialized).
+    async fn write<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> BackendResult<T> + Send + 'static,
+    ) -> BackendResult<T> {
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut conn = inner.writer.lock().unwrap_or_else(|p| p.into_inner());
+            let tx = conn.transaction().map_err(db::internal)?;
+            let out = f(&tx)?;
+            tx.commit().map_err(db::internal)?;
+            Ok(out)
+        })
+        .await
+        .map_err(|e| BackendError::Internal(format!("store task: {e}")))?
+    }
+
+    fn file_path(&self, id: &str) -> PathBuf {
+        self.inner.dir.join("images").join(id)
+    }
+
+    /// Create an image (`queued`, no data). 409 if the id was ever used.
+    pub async fn create(&self, ctx: &RequestContext, new: NewImage) -> BackendResult<Image> {
+        let owner = new
+            .owner
+            .clone()
+            .or_else(|| (!ctx.project_id.is_empty()).then(|| ctx.project_id.clone()));
+        self.write(move |conn| {
+            let id = new
+                .id
+                .clone()
+                .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+            if db::get(conn, &id)?.is_some() {
+                return Err(conflict(&format!(
+                    "Image with identifier {id} already exists!"
+                )));
+            }
+            let now = db::now();
+            let mut tags = new.tags.clone();
+            tags.sort();
+            tags.dedup();
+            let image = Image {
+                id: id.clone(),
+                name: new.name,
+                status: "queued".into(),
+                visibility: new.visibility.unwrap_or_else(|| "shared".into()),
+                protected: new.protected,
+                os_hidden: new.os_hidden,
+                owner,
+                container_format: new.container_format,
+                disk_format: new.disk_format,
+                min_ram: new.min_ram,
+                min_disk: new.min_disk,
+                created_at: db::display_time(&now),
+                updated_at: db::display_time(&now),
+                tags,
+                properties: new.properties,
+                ..Default::default()
+            };
+            db::insert(conn, &image, &now)?;
+            Ok(image)
+        })
+        .await
+    }
+
+    /// The live, visible record of `id`, or Glance's 404.
+    fn live(conn: &Connection, ctx: &RequestContext, id: &str) -> BackendResult<Record> {
+        match db::get(conn, id)? {
+            Some(r) if !r.deleted && filters::visible(&r, ctx) => Ok(r),
+            _ => Err(not_found(&format!("No image found with ID {id}"))),
+        }
+    }
+
+    /// Read-modify-write of one image in one transaction: `f` changes the
+    /// image (or refuses with an error, and nothing is written).
+    pub async fn modify(
+        &self,
+        ctx: &RequestContext,
+        id: &str,
+        f: impl FnOnce(&mut Image) -> BackendResult<()> + Send + 'static,
+    ) -> BackendResult<Image> {
+        let (ctx, id) = (ctx.clone(), id.to_string());
+        self.write(move |conn| {
+            let before = Self::live(conn, &ctx, &id)?.image;
+            let mut after = before.clone();
+            f(&mut after)?;
+            after.id = before.id.clone();
+            if after != before {
+                db::update(conn, &before, &after)?;
+            }
+            Ok(db::get(conn, &id)?.map(|r| r.image).unwrap_or(after))
+        })
+        .await
+    }
+
+    /// `deactivate` (active → deactivated) or `reactivate` (deactivated → active).
+    pub async fn set_active(
+        &self,
+        ctx: &RequestContext,
+        id: &str,
+        active: bool,
+    ) -> BackendResult<Image> {
+        self.modify(ctx, id, move |img| {
+            match (img.status.as_str(), active) {
+                ("active", false) => img.status = "deactivated".into(),
+                ("deactivated", true) => img.status = "active".into(),
+                ("active", true) | ("deactivated", false) => {}
+                (status, _) => {
+                    let verb = if active { "reactivate" } else { "deactivate" };
+                    return Err(forbidden(&format!(
+                        "Not allowed to {verb} image in status '{status}'"
+                    )));
+                }
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    /// Store the image data from `body` (Glance `PUT /v2/images/{id}/file`): the
+    /// image is `saving` meanwhile, `active` once the fsynced file is in place,
+    /// and back to `queued` with nothing kept if the body breaks off.
+    pub async fn upload<S, E>(
+        &self,
+        ctx: &RequestContext,
+        id: &str,
+        mut body: S,
+    ) -> BackendResult<Image>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Unpin,
+        E: std::fmt::Display,
+    {
+        let id_owned = id.to_string();
+        self.modify(ctx, id, |img| {
+            if img.status != "queued" {
+                return Err(conflict(&format!(
+                    "Image status transition from {} to saving is not allowed",
+                    img.status
+                )));
+            }
+            img.status = "saving".into();
+            Ok(())
+        })
+        .await?;
+        let staging = self
+            .inner
+            .dir
+            .join("staging")
+            .join(format!("{id_owned}.{}", uuid::Uuid::new_v4()));
+        let result = async {
+            let mut file = tokio::fs::File::create(&staging).await.map_err(io_err)?;
+            let (mut md5, mut sha) = (Md5::new(), Sha512::new());
+            let mut size: i64 = 0;
+            while let Some(chunk) = body.next().await {
+                let chunk = chunk
+                    .map_err(|e| BackendError::Unreachable(format!("upload interrupted: {e}")))?;
+                md5.update(&chunk);
+                sha.update(&chunk);
+                size += chunk.len() as i64;
+                file.write_all(&chunk).await.map_err(io_err)?;
+            }
+            file.sync_all().await.map_err(io_err)?;
+            drop(file);
+            let dest = self.file_path(&id_owned);
+            tokio::fs::rename(&staging, &dest).await.map_err(io_err)?;
+            let dir = self.inner.dir.join("images");
+            tokio::task::spawn_blocking(move || {
+                std::fs::File::open(dir).and_then(|d| d.sync_all())
+            })
+            .await
+            .map_err(|e| BackendError::Internal(e.to_string()))?
+            .map_err(io_err)?;
+            Ok::<_, BackendError>((size, hex(&md5.finalize()), hex(&sha.finalize())))
+        }
+        .await;
+        match result {
+            Ok((size, checksum, hash)) => {
+                self.modify(ctx, &id_owned, move |img| {
+                    img.status = "active".into();
+                    img.size = Some(size);
+                    img.checksum = Some(checksum);
+                    img.os_hash_algo = Some("sha512".into());
+                    img.os_hash_value = Some(hash);
+                    Ok(())
+                })
+                .await
+            }
+            Err(e) => {
+                let _ = tokio::fs::remove_file(&staging).await;
+                let _ = self
+                    .modify(ctx, &id_owned, |img| {
+                        img.status = "queued".into();
+                        Ok(())
+                    })
+                    .await;
+                Err(e)
+            }
+        }
+    }
+
+    /// The data file of an active image (Glance: 403 deactivated, 404 otherwise).
+    pub async fn open_file(&self, ctx: &RequestContext, id: &str) -> BackendResult<ImageFile> {
+        let (c, i) = (ctx.clone(), id.to_string());
+        let image = self
+            .read(move |conn| Ok(Self::live(conn, &c, &i)?.image))
+            .await?;
+        match image.status.as_str() {
+            "active" => Ok(ImageFile {
+                path: self.file_path(&image.id),
+                image,
+            }),
+            "deactivated" => Err(forbidden(
+                "The requested image has been deactivated. Image data download is forbidden.",
+            )),
+            _ => Err(BackendError::Status {
+                status: 204,
+                details: format!("The image {id} has no data."),
+            }),
+        }
+    }
+
+    /// Number of image records ever created (deleted ones included).
+    pub async fn record_count(&self) -> BackendResult<i64> {
+        self.read(db::count).await
+    }
+}
+
+fn io_err(e: std::io::Error) -> BackendError {
+    BackendError::Internal(format!("image file: {e}"))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[async_trait]
+impl ImageBackend for EmbeddedStore {
+    fn describe(&self) -> String {
+        format!("embedded {}", self.inner.dir.display())
+    }
+
+    fn public_image_url(&self) -> String {
+        String::new()
+    }
+
+    async fn list(&self, ctx: &RequestContext, query: &ListQuery) -> BackendResult<Vec<Image>> {
+        let (ctx, query) = (ctx.clone(), query.clone());
+        self.read(move |conn| {
+            let records = db::all_live(conn)?;
+            let selected = filters::select(
+                records,
+                &ctx,
+                &query.filters,
+                query.marker.as_deref(),
+                query.limit,
+            )?;
+            Ok(selected.into_iter().map(|r| r.image).collect())
+        })
+        .await
+    }
+
+    async fn get(&self, ctx: &RequestContext, id: &str) -> BackendResult<Image> {
+        let (ctx, id) = (ctx.clone(), id.to_string());
+        self.read(move |conn| Ok(Self::live(conn, &ctx, &id)?.image))
+            .await
+    }
+
+    async fn delete(&self, ctx: &RequestContext, id: &str) -> BackendResult<()> {
+        let (c, i) = (ctx.clone(), id.to_string());
+        self.write(move |conn| {
+            let rec = Self::live(conn, &c, &i)?;
+            if rec.image.protected {
+                return Err(forbidden(&format!(
+                    "Image {i} is protected and cannot be deleted."
+                )));
+            }
+            db::mark_deleted(conn, &i)
+        })
+        .await?;
+        let _ = tokio::fs::remove_file(self.file_path(id)).await;
+        Ok(())
+    }
+
+    async fn update_properties(
+        &self,
+        ctx: &RequestContext,
+        id: &str,
+        change: PropertyChange,
+        max_properties: Option<usize>,
+    ) -> BackendResult<Image> {
+        self.modify(ctx, id, move |img| {
+            let props = &mut img.properties;
+            match change {
+                PropertyChange::Merge(set) => {
+                    for (k, v) in set {
+                        props.insert(k, v);
+                    }
+                }
+                PropertyChange::ReplaceAll(set) => *props = set,
+                PropertyChange::Remove(k) => {
+                    if props.shift_remove(&k).is_none() {
+                        return Err(BackendError::KeyNotFound);
+                    }
+                }
+            }
+            if max_properties.is_some_and(|max| props.len() > max) {
+                return Err(BackendError::QuotaExceeded);
+            }
+            Ok(())
+        })
+        .await
+    }
+}
