@@ -225,18 +225,9 @@ fn setup_steps(case: &str) -> Vec<(&'static str, String, Option<&'static str>, u
     }
 }
 
-#[actix_web::test]
-async fn service_answers_like_real_nova_for_every_captured_case() {
-    let Some(glance) = support::glance_url("NIP_ORACLE_GLANCE_URL") else {
-        return;
-    };
+/// Replay every captured case against `base`; returns (equal, total).
+async fn replay(base: &str) -> (usize, usize) {
     let client = support::client();
-    support::seed::seed(&client, &glance, 20).await;
-    let service = support::start(support::settings(&[
-        ("glance.url", glance.as_str()),
-        ("api.glance_link_prefix", "http://127.0.0.1:9292"),
-    ]));
-
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/oracle");
     let index = std::fs::read_to_string(dir.join("INDEX.tsv")).expect("INDEX.tsv");
     let mut equal = 0;
@@ -246,10 +237,7 @@ async fn service_answers_like_real_nova_for_every_captured_case() {
         let (name, cmd) = line.split_once('\t').expect("INDEX.tsv row");
         for (method, path, body, status) in setup_steps(name) {
             let mut rb = client
-                .request(
-                    reqwest::Method::from_bytes(method.as_bytes()).expect("method"),
-                    format!("{}{path}", service.base),
-                )
+                .request(reqwest::Method::from_bytes(method.as_bytes()).expect("method"), format!("{base}{path}"))
                 .header("X-Auth-Token", support::TOKEN);
             if let Some(b) = body {
                 rb = rb.header("Content-Type", "application/json").body(b);
@@ -258,9 +246,8 @@ async fn service_answers_like_real_nova_for_every_captured_case() {
             assert_eq!(got, status, "setup step {method} {path} before {name}");
         }
         let request = parse_curl(name, cmd);
-        let expected =
-            parse_capture(&std::fs::read(dir.join(format!("{name}.http"))).expect("capture"));
-        let got = send(&service.base, &request).await;
+        let expected = parse_capture(&std::fs::read(dir.join(format!("{name}.http"))).expect("capture"));
+        let got = send(base, &request).await;
         total += 1;
         if got == expected {
             equal += 1;
@@ -274,7 +261,27 @@ async fn service_answers_like_real_nova_for_every_captured_case() {
     for f in &failures {
         eprintln!("{f}");
     }
-    println!("oracle: {equal} of {total} cases equal");
-    eprintln!("oracle: {equal} of {total} cases equal");
+    (equal, total)
+}
+
+#[actix_web::test]
+async fn service_on_glance_answers_like_real_nova_for_every_captured_case() {
+    let Some(glance) = support::glance_url("NIP_ORACLE_GLANCE_URL") else { return };
+    support::seed::seed(&support::client(), &glance, 20).await;
+    let service = support::start_on(
+        &support::Backend::Glance(glance.clone()),
+        &[("api.glance_link_prefix", "http://127.0.0.1:9292")],
+    );
+    let (equal, total) = replay(&service.base).await;
+    println!("oracle (real Glance): {equal} of {total} cases equal");
+    assert_eq!(equal, total, "{} oracle cases differ", total - equal);
+}
+
+#[actix_web::test]
+async fn service_on_embedded_store_answers_like_real_nova_for_every_captured_case() {
+    let service = support::start_on(&support::Backend::Embedded, &[("api.glance_link_prefix", "http://127.0.0.1:9292")]);
+    support::seed::seed_store(&support::store_of(&service), 20).await;
+    let (equal, total) = replay(&service.base).await;
+    println!("oracle (embedded store): {equal} of {total} cases equal");
     assert_eq!(equal, total, "{} oracle cases differ", total - equal);
 }

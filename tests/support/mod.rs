@@ -43,6 +43,52 @@ pub fn settings(pairs: &[(&str, &str)]) -> Settings {
 pub struct Service {
     pub base: String,
     handle: actix_web::dev::ServerHandle,
+    /// The data directory of an embedded store started for this instance.
+    pub data_dir: Option<tempfile::TempDir>,
+}
+
+/// Which backend a conformance test runs on.
+#[derive(Clone, Debug)]
+pub enum Backend {
+    /// A real Glance at this URL.
+    Glance(String),
+    /// The embedded store in a fresh temporary directory.
+    Embedded,
+}
+
+/// Start the service on `backend` with `pairs` on top of the defaults.
+pub fn start_on(backend: &Backend, pairs: &[(&str, &str)]) -> Service {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let dir_str = dir.path().to_string_lossy().into_owned();
+    let mut all: Vec<(&str, &str)> = match backend {
+        Backend::Glance(url) => vec![("glance.url", url.as_str())],
+        Backend::Embedded => vec![("embedded.data_dir", dir_str.as_str()), ("embedded.demo_images", "false")],
+    };
+    all.extend_from_slice(pairs);
+    let mut service = start(settings(&all));
+    if let Backend::Embedded = backend {
+        service.data_dir = Some(dir);
+    }
+    service
+}
+
+/// A second handle on the embedded store of `service` (same directory), for
+/// tests to create what a Glance client would create.
+pub fn store_of(service: &Service) -> nova_images_proxy::backend::embedded::EmbeddedStore {
+    let dir = service.data_dir.as_ref().expect("an embedded service");
+    nova_images_proxy::backend::embedded::EmbeddedStore::open(dir.path()).expect("store")
+}
+
+/// An admin context for seeding the embedded store (owner: none, like images
+/// made through an unauthenticated Glance).
+pub fn seed_context() -> nova_images_proxy::backend::RequestContext {
+    nova_images_proxy::backend::RequestContext {
+        token: "admin:admin".into(),
+        user_id: "admin".into(),
+        project_id: String::new(),
+        roles: vec!["admin".into()],
+        request_id: nova_images_proxy::request_id::mint(),
+    }
 }
 
 impl Drop for Service {
@@ -81,10 +127,7 @@ pub fn start(settings: Settings) -> Service {
         })
     });
     let handle = rx.recv().expect("server started");
-    Service {
-        base: format!("http://{addr}"),
-        handle,
-    }
+    Service { base: format!("http://{addr}"), handle, data_dir: None }
 }
 
 pub fn client() -> reqwest::Client {

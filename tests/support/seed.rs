@@ -106,24 +106,16 @@ pub fn image_bytes(id: &str, n: usize) -> Vec<u8> {
     digest.iter().copied().cycle().take(n).collect()
 }
 
-/// Create the `count` reference images in the Glance at `glance` (v2, no auth).
-pub async fn seed(client: &reqwest::Client, glance: &str, count: usize) -> Vec<String> {
-    let glance = glance.trim_end_matches('/');
+/// The reference images: (Glance v2 create body, bytes to upload, deactivate).
+fn plan(count: usize) -> Vec<(Map<String, Value>, usize, bool)> {
     let templates = templates();
-    let mut ids = Vec::new();
+    let mut out = Vec::new();
     for i in 0..count {
         let t = &templates[i % templates.len()];
         let round = i / templates.len();
-        let id = image_id(i);
         let mut body = Map::new();
-        body.insert("id".into(), json!(id));
-        let name = t.name.map(|n| {
-            if round > 0 {
-                format!("{n}-{round}")
-            } else {
-                n.to_string()
-            }
-        });
+        body.insert("id".into(), json!(image_id(i)));
+        let name = t.name.map(|n| if round > 0 { format!("{n}-{round}") } else { n.to_string() });
         body.insert("name".into(), json!(name));
         for source in [&t.fields, &t.props] {
             for (k, v) in source.as_object().expect("object") {
@@ -133,10 +125,18 @@ pub async fn seed(client: &reqwest::Client, glance: &str, count: usize) -> Vec<S
         if i == 17 {
             body.insert("visibility".into(), json!("community"));
         }
-        body.insert(
-            "tags".into(),
-            json!(["harness", format!("tpl{}", i % templates.len())]),
-        );
+        body.insert("tags".into(), json!(["harness", format!("tpl{}", i % templates.len())]));
+        out.push((body, t.bytes, t.deactivate));
+    }
+    out
+}
+
+/// Create the `count` reference images in the Glance at `glance` (v2, no auth).
+pub async fn seed(client: &reqwest::Client, glance: &str, count: usize) -> Vec<String> {
+    let glance = glance.trim_end_matches('/');
+    let mut ids = Vec::new();
+    for (body, bytes, deactivate) in plan(count) {
+        let id = body["id"].as_str().expect("id").to_string();
         let resp = client
             .post(format!("{glance}/v2/images"))
             .header("X-Auth-Token", "admin:admin")
@@ -152,18 +152,18 @@ pub async fn seed(client: &reqwest::Client, glance: &str, count: usize) -> Vec<S
             "creating seed image {id} failed (the oracle needs a fresh Glance: `scripts/glance.sh start --fresh`): {}",
             resp.text().await.unwrap_or_default()
         );
-        if t.bytes > 0 {
+        if bytes > 0 {
             let resp = client
                 .put(format!("{glance}/v2/images/{id}/file"))
                 .header("X-Auth-Token", "admin:admin")
                 .header("Content-Type", "application/octet-stream")
-                .body(image_bytes(&id, t.bytes))
+                .body(image_bytes(&id, bytes))
                 .send()
                 .await
                 .expect("upload");
             assert_eq!(resp.status().as_u16(), 204, "upload {id}");
         }
-        if t.deactivate {
+        if deactivate {
             let resp = client
                 .post(format!("{glance}/v2/images/{id}/actions/deactivate"))
                 .header("X-Auth-Token", "admin:admin")
@@ -171,6 +171,50 @@ pub async fn seed(client: &reqwest::Client, glance: &str, count: usize) -> Vec<S
                 .await
                 .expect("deactivate");
             assert_eq!(resp.status().as_u16(), 204, "deactivate {id}");
+        }
+        ids.push(id);
+    }
+    ids
+}
+
+/// A Glance v2 create body as the embedded store's `NewImage`.
+pub fn new_image(body: &Map<String, Value>) -> nova_images_proxy::backend::embedded::NewImage {
+    use nova_images_proxy::backend::embedded::NewImage;
+    let mut new = NewImage::default();
+    for (k, v) in body {
+        let s = v.as_str().map(str::to_string);
+        match k.as_str() {
+            "id" => new.id = s,
+            "name" => new.name = s,
+            "visibility" => new.visibility = s,
+            "protected" => new.protected = v.as_bool().unwrap_or(false),
+            "os_hidden" => new.os_hidden = v.as_bool().unwrap_or(false),
+            "container_format" => new.container_format = s,
+            "disk_format" => new.disk_format = s,
+            "min_ram" => new.min_ram = v.as_i64().unwrap_or(0),
+            "min_disk" => new.min_disk = v.as_i64().unwrap_or(0),
+            "tags" => new.tags = v.as_array().into_iter().flatten().filter_map(|t| t.as_str().map(str::to_string)).collect(),
+            _ => {
+                new.properties.insert(k.clone(), v.clone());
+            }
+        }
+    }
+    new
+}
+
+/// Create the `count` reference images in an embedded store.
+pub async fn seed_store(store: &nova_images_proxy::backend::embedded::EmbeddedStore, count: usize) -> Vec<String> {
+    let ctx = super::seed_context();
+    let mut ids = Vec::new();
+    for (body, bytes, deactivate) in plan(count) {
+        let id = body["id"].as_str().expect("id").to_string();
+        store.create(&ctx, new_image(&body)).await.expect("create");
+        if bytes > 0 {
+            let data = bytes::Bytes::from(image_bytes(&id, bytes));
+            store.upload(&ctx, &id, futures_util::stream::iter([Ok::<_, std::io::Error>(data)])).await.expect("upload");
+        }
+        if deactivate {
+            store.set_active(&ctx, &id, false).await.expect("deactivate");
         }
         ids.push(id);
     }

@@ -212,10 +212,9 @@ pub fn select(
         .map(|(k, v)| predicate(k, v))
         .collect::<Result<_, _>>()?;
     let has_visibility = filters.iter().any(|(k, _)| k == "visibility");
-    let mut visible_records: Vec<Record> = records
-        .into_iter()
-        .filter(|r| visible(r, ctx) && (has_visibility || listed_by_default(r, ctx)))
-        .collect();
+    let mut visible_records: Vec<Record> = records.into_iter().filter(|r| visible(r, ctx)).collect();
+    // The marker only has to be an image the requester may see (not one the
+    // listing shows): paging continues after its place in the order.
     if let Some(m) = marker {
         let pos = visible_records
             .iter()
@@ -223,6 +222,7 @@ pub fn select(
             .ok_or_else(|| bad_request(&format!("No image found with ID {m}")))?;
         visible_records.drain(..=pos);
     }
+    visible_records.retain(|r| has_visibility || listed_by_default(r, ctx));
     let limit = limit.unwrap_or(u64::MAX);
     Ok(visible_records
         .into_iter()
