@@ -1,31 +1,32 @@
-//! The Nova images API through the service on a real Glance: behaviour beyond
-//! the captured cases (metadata writes, quota and microversion boundaries,
-//! legacy prefix, concurrency, auth, Glance failures, Glance call counts).
-//! Each test creates its own images; the Glance is shared.
+//! The Nova images API through the service, beyond the captured cases:
+//! metadata writes, quota and microversion boundaries, legacy prefix,
+//! concurrency, auth. Each of these conformance cases has one body and runs on
+//! a real Glance (`on_glance::…`) and on the embedded store
+//! (`on_embedded_store::…`). Glance failures and Glance call counts are about
+//! the Glance backend only. Each test creates its own images; the Glance is shared.
 
 mod support;
 
 use serde_json::{json, Value};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use support::Backend;
 
 struct Api {
     client: reqwest::Client,
     base: String,
-    glance: String,
-    _service: support::Service,
+    backend: Backend,
+    service: support::Service,
 }
 
 impl Api {
-    fn new(glance: &str, pairs: &[(&str, &str)]) -> Api {
-        let mut all = vec![("glance.url", glance)];
-        all.extend_from_slice(pairs);
-        let service = support::start(support::settings(&all));
+    fn new(backend: &Backend, pairs: &[(&str, &str)]) -> Api {
+        let service = support::start_on(backend, pairs);
         Api {
             client: support::client(),
             base: service.base.clone(),
-            glance: glance.to_string(),
-            _service: service,
+            backend: backend.clone(),
+            service,
         }
     }
 
@@ -64,33 +65,57 @@ impl Api {
         self.req("GET", path, &[], None).await
     }
 
-    /// A new image in Glance with `props`, uploaded so that it is active.
+    /// A new (queued) image in the backend with `props`, as a Glance client makes it.
     async fn image(&self, props: Value) -> String {
         let id = uuid::Uuid::new_v4().to_string();
         let mut body = json!({"id": id, "name": format!("nova-api-test-{id}"), "disk_format": "raw", "container_format": "bare"});
         for (k, v) in props.as_object().expect("props") {
             body[k] = v.clone();
         }
-        let r = self
-            .client
-            .post(format!("{}/v2/images", self.glance))
-            .header("Content-Type", "application/json")
-            .body(body.to_string())
-            .send()
-            .await
-            .expect("create");
-        assert_eq!(r.status().as_u16(), 201);
+        match &self.backend {
+            Backend::Glance(glance) => {
+                let r = self
+                    .client
+                    .post(format!("{glance}/v2/images"))
+                    .header("Content-Type", "application/json")
+                    .body(body.to_string())
+                    .send()
+                    .await
+                    .expect("create");
+                assert_eq!(r.status().as_u16(), 201);
+            }
+            Backend::Embedded => {
+                let new = support::seed::new_image(body.as_object().expect("body"));
+                support::store_of(&self.service)
+                    .create(&support::seed_context(), new)
+                    .await
+                    .expect("create");
+            }
+        }
         id
     }
 
+    /// The image as the backend's Glance v2 API shows it.
     async fn glance_props(&self, id: &str) -> Value {
-        let r = self
-            .client
-            .get(format!("{}/v2/images/{id}", self.glance))
-            .send()
-            .await
-            .expect("glance get");
-        serde_json::from_slice(&r.bytes().await.expect("body")).expect("json")
+        match &self.backend {
+            Backend::Glance(glance) => {
+                let r = self
+                    .client
+                    .get(format!("{glance}/v2/images/{id}"))
+                    .send()
+                    .await
+                    .expect("glance get");
+                serde_json::from_slice(&r.bytes().await.expect("body")).expect("json")
+            }
+            Backend::Embedded => {
+                use nova_images_proxy::backend::ImageBackend;
+                let img = support::store_of(&self.service)
+                    .get(&support::seed_context(), id)
+                    .await
+                    .expect("get");
+                Value::Object(img.to_glance_json())
+            }
+        }
     }
 }
 
@@ -105,10 +130,8 @@ fn many(prefix: &str, n: usize) -> Value {
     Value::Object(m)
 }
 
-#[actix_web::test]
-async fn metadata_crud_round_trip_keeps_base_attributes() {
-    let Some(g) = glance() else { return };
-    let api = Api::new(&g, &[]);
+async fn metadata_crud_round_trip_keeps_base_attributes(b: Backend) {
+    let api = Api::new(&b, &[]);
     let id = api
         .image(json!({"os_distro": "debian", "hw_disk_bus": "virtio"}))
         .await;
@@ -185,10 +208,8 @@ async fn metadata_crud_round_trip_keeps_base_attributes() {
     assert_eq!(api.get(&p).await, (200, json!({"metadata": {}})));
 }
 
-#[actix_web::test]
-async fn metadata_quota_allows_128_and_refuses_129() {
-    let Some(g) = glance() else { return };
-    let api = Api::new(&g, &[]);
+async fn metadata_quota_allows_128_and_refuses_129(b: Backend) {
+    let api = Api::new(&b, &[]);
     let id = api.image(json!({"one": "1"})).await;
     let p = format!("/v2.1/images/{id}/metadata");
     // POST counts the merged result: 1 existing + 128 new = 129.
@@ -248,7 +269,7 @@ async fn metadata_quota_allows_128_and_refuses_129() {
         128
     );
     // The quota is configurable.
-    let small = Api::new(&g, &[("api.metadata_items", "2")]);
+    let small = Api::new(&b, &[("api.metadata_items", "2")]);
     let id = small.image(json!({})).await;
     let p = format!("/v2.1/images/{id}/metadata");
     assert_eq!(
@@ -272,10 +293,8 @@ async fn metadata_quota_allows_128_and_refuses_129() {
     );
 }
 
-#[actix_web::test]
-async fn microversion_gates_images_at_2_36_and_metadata_at_2_39() {
-    let Some(g) = glance() else { return };
-    let api = Api::new(&g, &[]);
+async fn microversion_gates_images_at_2_36_and_metadata_at_2_39(b: Backend) {
+    let api = Api::new(&b, &[]);
     let id = api.image(json!({"k": "v"})).await;
     let gone =
         json!({"itemNotFound": {"code": 404, "message": "The resource could not be found."}});
@@ -351,7 +370,13 @@ async fn microversion_gates_images_at_2_36_and_metadata_at_2_39() {
         json!({"metadata": {"k": "v", "a": "b"}})
     );
     // A deployment mimicking an older Nova: 2.39 is out of range (406).
-    let old = Api::new(&g, &[("api.max_microversion", "2.38")]);
+    let old_service = support::start_beside(&api.service, &b, &[("api.max_microversion", "2.38")]);
+    let old = Api {
+        client: support::client(),
+        base: old_service.base.clone(),
+        backend: b.clone(),
+        service: old_service,
+    };
     let (s, body) = old
         .req("GET", &p, &[("X-OpenStack-Nova-API-Version", "2.39")], None)
         .await;
@@ -373,10 +398,8 @@ async fn microversion_gates_images_at_2_36_and_metadata_at_2_39() {
     );
 }
 
-#[actix_web::test]
-async fn legacy_v2_ignores_microversions_and_validates_softly() {
-    let Some(g) = glance() else { return };
-    let api = Api::new(&g, &[]);
+async fn legacy_v2_ignores_microversions_and_validates_softly(b: Backend) {
+    let api = Api::new(&b, &[]);
     let id = api.image(json!({})).await;
     let p = format!("/v2/{}/images/{id}/metadata", support::PROJECT);
     let (s, v) = api
@@ -414,10 +437,8 @@ async fn legacy_v2_ignores_microversions_and_validates_softly() {
     );
 }
 
-#[actix_web::test]
-async fn bad_metadata_bodies_get_nova_faults_and_write_nothing() {
-    let Some(g) = glance() else { return };
-    let api = Api::new(&g, &[]);
+async fn bad_metadata_bodies_get_nova_faults_and_write_nothing(b: Backend) {
+    let api = Api::new(&b, &[]);
     let id = api.image(json!({"keep": "me"})).await;
     let p = format!("/v2.1/images/{id}/metadata");
     let long = "x".repeat(256);
@@ -459,10 +480,8 @@ async fn bad_metadata_bodies_get_nova_faults_and_write_nothing() {
     assert_eq!(api.get(&p).await.1, json!({"metadata": {"keep": "me"}}));
 }
 
-#[actix_web::test]
-async fn concurrent_writers_lose_no_keys() {
-    let Some(g) = glance() else { return };
-    let api = Arc::new(Api::new(&g, &[]));
+async fn concurrent_writers_lose_no_keys(b: Backend) {
+    let api = Arc::new(Api::new(&b, &[]));
     let id = api.image(json!({})).await;
     let mut tasks = Vec::new();
     for t in 0..16 {
@@ -497,10 +516,8 @@ async fn concurrent_writers_lose_no_keys() {
     }
 }
 
-#[actix_web::test]
-async fn auth_uses_the_token_only() {
-    let Some(g) = glance() else { return };
-    let api = Api::new(&g, &[]);
+async fn auth_uses_the_token_only(b: Backend) {
+    let api = Api::new(&b, &[]);
     let r = api
         .client
         .get(format!("{}/v2.1/images", api.base))
@@ -537,7 +554,7 @@ async fn glance_unreachable_is_a_json_503_not_a_hang() {
         .unwrap()
         .port();
     let api = Api::new(
-        &format!("http://127.0.0.1:{port}"),
+        &Backend::Glance(format!("http://127.0.0.1:{port}")),
         &[("glance.num_retries", "1")],
     );
     for path in [
@@ -611,7 +628,7 @@ async fn counting_proxy(glance: String) -> (String, Arc<AtomicUsize>, Arc<Mutex<
 async fn one_glance_call_per_read_and_at_most_two_per_metadata_write() {
     let Some(g) = glance() else { return };
     let (proxy, count, log) = counting_proxy(g.clone()).await;
-    let api = Api::new(&proxy, &[]);
+    let api = Api::new(&Backend::Glance(proxy.clone()), &[]);
     let id = api.image(json!({"a": "1"})).await;
     // Warm-up: the image schema is fetched once per process.
     api.get(&format!("/v2.1/images/{id}")).await;
@@ -672,7 +689,7 @@ async fn slow_glance_is_a_json_504_within_the_timeout() {
         }
     });
     let api = Api::new(
-        &format!("http://{addr}"),
+        &Backend::Glance(format!("http://{addr}")),
         &[("glance.timeout_secs", "0.5"), ("glance.num_retries", "0")],
     );
     let started = std::time::Instant::now();
@@ -685,10 +702,8 @@ async fn slow_glance_is_a_json_504_within_the_timeout() {
     );
 }
 
-#[actix_web::test]
-async fn writes_nova_fumbles_succeed() {
-    let Some(g) = glance() else { return };
-    let api = Api::new(&g, &[]);
+async fn writes_nova_fumbles_succeed(b: Backend) {
+    let api = Api::new(&b, &[]);
     // Nova's Glance client turns "same value under a new key" into a JSON-patch
     // `move`, which Glance refuses: Nova answers 500. Here it is an add and a remove.
     let id = api.image(json!({"zz": "1"})).await;
@@ -706,3 +721,38 @@ async fn writes_nova_fumbles_succeed() {
         .await;
     assert_eq!((s, v), (200, json!({"metadata": {"x": "1", "k": "v"}})));
 }
+
+/// The conformance cases: one body each, run on a real Glance and on the embedded store.
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod on_glance {
+            $(
+                #[actix_web::test]
+                async fn $name() {
+                    if let Some(g) = super::glance() {
+                        super::$name(super::Backend::Glance(g)).await;
+                    }
+                }
+            )*
+        }
+        mod on_embedded_store {
+            $(
+                #[actix_web::test]
+                async fn $name() {
+                    super::$name(super::Backend::Embedded).await;
+                }
+            )*
+        }
+    };
+}
+
+on_both_backends!(
+    metadata_crud_round_trip_keeps_base_attributes,
+    metadata_quota_allows_128_and_refuses_129,
+    microversion_gates_images_at_2_36_and_metadata_at_2_39,
+    legacy_v2_ignores_microversions_and_validates_softly,
+    bad_metadata_bodies_get_nova_faults_and_write_nothing,
+    concurrent_writers_lose_no_keys,
+    auth_uses_the_token_only,
+    writes_nova_fumbles_succeed
+);

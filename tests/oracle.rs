@@ -237,7 +237,10 @@ async fn replay(base: &str) -> (usize, usize) {
         let (name, cmd) = line.split_once('\t').expect("INDEX.tsv row");
         for (method, path, body, status) in setup_steps(name) {
             let mut rb = client
-                .request(reqwest::Method::from_bytes(method.as_bytes()).expect("method"), format!("{base}{path}"))
+                .request(
+                    reqwest::Method::from_bytes(method.as_bytes()).expect("method"),
+                    format!("{base}{path}"),
+                )
                 .header("X-Auth-Token", support::TOKEN);
             if let Some(b) = body {
                 rb = rb.header("Content-Type", "application/json").body(b);
@@ -246,7 +249,8 @@ async fn replay(base: &str) -> (usize, usize) {
             assert_eq!(got, status, "setup step {method} {path} before {name}");
         }
         let request = parse_curl(name, cmd);
-        let expected = parse_capture(&std::fs::read(dir.join(format!("{name}.http"))).expect("capture"));
+        let expected =
+            parse_capture(&std::fs::read(dir.join(format!("{name}.http"))).expect("capture"));
         let got = send(base, &request).await;
         total += 1;
         if got == expected {
@@ -266,7 +270,9 @@ async fn replay(base: &str) -> (usize, usize) {
 
 #[actix_web::test]
 async fn service_on_glance_answers_like_real_nova_for_every_captured_case() {
-    let Some(glance) = support::glance_url("NIP_ORACLE_GLANCE_URL") else { return };
+    let Some(glance) = support::glance_url("NIP_ORACLE_GLANCE_URL") else {
+        return;
+    };
     support::seed::seed(&support::client(), &glance, 20).await;
     let service = support::start_on(
         &support::Backend::Glance(glance.clone()),
@@ -279,7 +285,10 @@ async fn service_on_glance_answers_like_real_nova_for_every_captured_case() {
 
 #[actix_web::test]
 async fn service_on_embedded_store_answers_like_real_nova_for_every_captured_case() {
-    let service = support::start_on(&support::Backend::Embedded, &[("api.glance_link_prefix", "http://127.0.0.1:9292")]);
+    let service = support::start_on(
+        &support::Backend::Embedded,
+        &[("api.glance_link_prefix", "http://127.0.0.1:9292")],
+    );
     support::seed::seed_store(&support::store_of(&service), 20).await;
     let (equal, total) = replay(&service.base).await;
     println!("oracle (embedded store): {equal} of {total} cases equal");

@@ -62,7 +62,10 @@ pub fn start_on(backend: &Backend, pairs: &[(&str, &str)]) -> Service {
     let dir_str = dir.path().to_string_lossy().into_owned();
     let mut all: Vec<(&str, &str)> = match backend {
         Backend::Glance(url) => vec![("glance.url", url.as_str())],
-        Backend::Embedded => vec![("embedded.data_dir", dir_str.as_str()), ("embedded.demo_images", "false")],
+        Backend::Embedded => vec![
+            ("embedded.data_dir", dir_str.as_str()),
+            ("embedded.demo_images", "false"),
+        ],
     };
     all.extend_from_slice(pairs);
     let mut service = start(settings(&all));
@@ -70,6 +73,23 @@ pub fn start_on(backend: &Backend, pairs: &[(&str, &str)]) -> Service {
         service.data_dir = Some(dir);
     }
     service
+}
+
+/// Another instance of the service on the same backend as `other` (for the
+/// embedded store: the same data directory), with `pairs` on top of the defaults.
+pub fn start_beside(other: &Service, backend: &Backend, pairs: &[(&str, &str)]) -> Service {
+    match (backend, &other.data_dir) {
+        (Backend::Embedded, Some(dir)) => {
+            let dir_str = dir.path().to_string_lossy().into_owned();
+            let mut all = vec![
+                ("embedded.data_dir", dir_str.as_str()),
+                ("embedded.demo_images", "false"),
+            ];
+            all.extend_from_slice(pairs);
+            start(settings(&all))
+        }
+        _ => start_on(backend, pairs),
+    }
 }
 
 /// A second handle on the embedded store of `service` (same directory), for
@@ -127,7 +147,11 @@ pub fn start(settings: Settings) -> Service {
         })
     });
     let handle = rx.recv().expect("server started");
-    Service { base: format!("http://{addr}"), handle, data_dir: None }
+    Service {
+        base: format!("http://{addr}"),
+        handle,
+        data_dir: None,
+    }
 }
 
 pub fn client() -> reqwest::Client {

@@ -115,7 +115,13 @@ fn plan(count: usize) -> Vec<(Map<String, Value>, usize, bool)> {
         let round = i / templates.len();
         let mut body = Map::new();
         body.insert("id".into(), json!(image_id(i)));
-        let name = t.name.map(|n| if round > 0 { format!("{n}-{round}") } else { n.to_string() });
+        let name = t.name.map(|n| {
+            if round > 0 {
+                format!("{n}-{round}")
+            } else {
+                n.to_string()
+            }
+        });
         body.insert("name".into(), json!(name));
         for source in [&t.fields, &t.props] {
             for (k, v) in source.as_object().expect("object") {
@@ -125,7 +131,10 @@ fn plan(count: usize) -> Vec<(Map<String, Value>, usize, bool)> {
         if i == 17 {
             body.insert("visibility".into(), json!("community"));
         }
-        body.insert("tags".into(), json!(["harness", format!("tpl{}", i % templates.len())]));
+        body.insert(
+            "tags".into(),
+            json!(["harness", format!("tpl{}", i % templates.len())]),
+        );
         out.push((body, t.bytes, t.deactivate));
     }
     out
@@ -193,7 +202,14 @@ pub fn new_image(body: &Map<String, Value>) -> nova_images_proxy::backend::embed
             "disk_format" => new.disk_format = s,
             "min_ram" => new.min_ram = v.as_i64().unwrap_or(0),
             "min_disk" => new.min_disk = v.as_i64().unwrap_or(0),
-            "tags" => new.tags = v.as_array().into_iter().flatten().filter_map(|t| t.as_str().map(str::to_string)).collect(),
+            "tags" => {
+                new.tags = v
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|t| t.as_str().map(str::to_string))
+                    .collect()
+            }
             _ => {
                 new.properties.insert(k.clone(), v.clone());
             }
@@ -203,7 +219,10 @@ pub fn new_image(body: &Map<String, Value>) -> nova_images_proxy::backend::embed
 }
 
 /// Create the `count` reference images in an embedded store.
-pub async fn seed_store(store: &nova_images_proxy::backend::embedded::EmbeddedStore, count: usize) -> Vec<String> {
+pub async fn seed_store(
+    store: &nova_images_proxy::backend::embedded::EmbeddedStore,
+    count: usize,
+) -> Vec<String> {
     let ctx = super::seed_context();
     let mut ids = Vec::new();
     for (body, bytes, deactivate) in plan(count) {
@@ -211,10 +230,20 @@ pub async fn seed_store(store: &nova_images_proxy::backend::embedded::EmbeddedSt
         store.create(&ctx, new_image(&body)).await.expect("create");
         if bytes > 0 {
             let data = bytes::Bytes::from(image_bytes(&id, bytes));
-            store.upload(&ctx, &id, futures_util::stream::iter([Ok::<_, std::io::Error>(data)])).await.expect("upload");
+            store
+                .upload(
+                    &ctx,
+                    &id,
+                    futures_util::stream::iter([Ok::<_, std::io::Error>(data)]),
+                )
+                .await
+                .expect("upload");
         }
         if deactivate {
-            store.set_active(&ctx, &id, false).await.expect("deactivate");
+            store
+                .set_active(&ctx, &id, false)
+                .await
+                .expect("deactivate");
         }
         ids.push(id);
     }

@@ -212,7 +212,8 @@ pub fn select(
         .map(|(k, v)| predicate(k, v))
         .collect::<Result<_, _>>()?;
     let has_visibility = filters.iter().any(|(k, _)| k == "visibility");
-    let mut visible_records: Vec<Record> = records.into_iter().filter(|r| visible(r, ctx)).collect();
+    let mut visible_records: Vec<Record> =
+        records.into_iter().filter(|r| visible(r, ctx)).collect();
     // The marker only has to be an image the requester may see (not one the
     // listing shows): paging continues after its place in the order.
     if let Some(m) = marker {

@@ -420,17 +420,22 @@ impl ImageBackend for EmbeddedStore {
         change: PropertyChange,
         max_properties: Option<usize>,
     ) -> BackendResult<Image> {
+        // Glance strips white space around the property names of JSON-patch
+        // paths (`_decode_json_pointer`); so does the store.
+        let key = |k: &str| k.trim().to_string();
         self.modify(ctx, id, move |img| {
             let props = &mut img.properties;
             match change {
                 PropertyChange::Merge(set) => {
                     for (k, v) in set {
-                        props.insert(k, v);
+                        props.insert(key(&k), v);
                     }
                 }
-                PropertyChange::ReplaceAll(set) => *props = set,
+                PropertyChange::ReplaceAll(set) => {
+                    *props = set.into_iter().map(|(k, v)| (key(&k), v)).collect()
+                }
                 PropertyChange::Remove(k) => {
-                    if props.shift_remove(&k).is_none() {
+                    if props.shift_remove(&key(&k)).is_none() {
                         return Err(BackendError::KeyNotFound);
                     }
                 }
