@@ -169,39 +169,71 @@ fn sample_images(eph: &HashMap<&str, String>) -> Vec<SampleImage> {
     ]
 }
 
-async fn seed(client: &reqwest::Client, glance: &str, images: &[SampleImage]) {
+fn create_body(img: &SampleImage) -> serde_json::Map<String, Value> {
+    let mut body = serde_json::Map::new();
+    body.insert("id".into(), json!(img.id));
+    body.insert("name".into(), json!(img.name));
+    body.insert("disk_format".into(), json!("raw"));
+    body.insert("container_format".into(), json!("bare"));
+    body.insert("visibility".into(), json!("public"));
+    for (k, v) in img.props.as_object().expect("props") {
+        body.insert(k.clone(), v.clone());
+    }
+    body
+}
+
+/// Create the sample images (active, 1 KiB of data each) in the backend.
+async fn seed(
+    client: &reqwest::Client,
+    backend: &support::Backend,
+    service: &support::Service,
+    images: &[SampleImage],
+) {
     for img in images {
-        let mut body = serde_json::Map::new();
-        body.insert("id".into(), json!(img.id));
-        body.insert("name".into(), json!(img.name));
-        body.insert("disk_format".into(), json!("raw"));
-        body.insert("container_format".into(), json!("bare"));
-        body.insert("visibility".into(), json!("public"));
-        for (k, v) in img.props.as_object().expect("props") {
-            body.insert(k.clone(), v.clone());
+        let body = create_body(img);
+        match backend {
+            support::Backend::Glance(glance) => {
+                let r = client
+                    .post(format!("{glance}/v2/images"))
+                    .header("Content-Type", "application/json")
+                    .body(Value::Object(body).to_string())
+                    .send()
+                    .await
+                    .expect("create");
+                assert_eq!(
+                    r.status().as_u16(),
+                    201,
+                    "create {}: {}",
+                    img.id,
+                    r.text().await.unwrap_or_default()
+                );
+                let r = client
+                    .put(format!("{glance}/v2/images/{}/file", img.id))
+                    .header("Content-Type", "application/octet-stream")
+                    .body(vec![7u8; 1024])
+                    .send()
+                    .await
+                    .expect("upload");
+                assert_eq!(r.status().as_u16(), 204);
+            }
+            support::Backend::Embedded => {
+                let store = support::store_of(service);
+                let ctx = support::seed_context();
+                store
+                    .create(&ctx, support::seed::new_image(&body))
+                    .await
+                    .expect("create");
+                let data = bytes::Bytes::from(vec![7u8; 1024]);
+                store
+                    .upload(
+                        &ctx,
+                        &img.id,
+                        futures_util::stream::iter([Ok::<_, std::io::Error>(data)]),
+                    )
+                    .await
+                    .expect("upload");
+            }
         }
-        let r = client
-            .post(format!("{glance}/v2/images"))
-            .header("Content-Type", "application/json")
-            .body(Value::Object(body).to_string())
-            .send()
-            .await
-            .expect("create");
-        assert_eq!(
-            r.status().as_u16(),
-            201,
-            "create {}: {}",
-            img.id,
-            r.text().await.unwrap_or_default()
-        );
-        let r = client
-            .put(format!("{glance}/v2/images/{}/file", img.id))
-            .header("Content-Type", "application/octet-stream")
-            .body(vec![7u8; 1024])
-            .send()
-            .await
-            .expect("upload");
-        assert_eq!(r.status().as_u16(), 204);
     }
 }
 
@@ -223,10 +255,19 @@ async fn call(client: &reqwest::Client, method: &str, url: &str, body: Option<&s
 }
 
 #[actix_web::test]
-async fn image_and_version_samples_match_the_service() {
+async fn image_and_version_samples_match_the_service_on_glance() {
     let Some(glance) = support::glance_url("NIP_SAMPLES_GLANCE_URL") else {
         return;
     };
+    samples_match(support::Backend::Glance(glance)).await;
+}
+
+#[actix_web::test]
+async fn image_and_version_samples_match_the_service_on_the_embedded_store() {
+    samples_match(support::Backend::Embedded).await;
+}
+
+async fn samples_match(backend: support::Backend) {
     let client = support::client();
     let mut subs: HashMap<&str, String> = HashMap::new();
     for k in [
@@ -238,15 +279,17 @@ async fn image_and_version_samples_match_the_service() {
         subs.insert(k, uuid::Uuid::new_v4().to_string());
     }
     let images = sample_images(&subs);
-    seed(&client, &glance, &images).await;
-    let service = support::start(support::settings(&[
-        ("glance.url", glance.as_str()),
-        ("api.compute_link_prefix", "http://openstack.example.com"),
-        (
-            "api.glance_link_prefix",
-            "http://glance.openstack.example.com",
-        ),
-    ]));
+    let service = support::start_on(
+        &backend,
+        &[
+            ("api.compute_link_prefix", "http://openstack.example.com"),
+            (
+                "api.glance_link_prefix",
+                "http://glance.openstack.example.com",
+            ),
+        ],
+    );
+    seed(&client, &backend, &service, &images).await;
     let img = "70a599e0-31e7-49b7-b260-868f441e862b";
     let mut checked = 0;
     // Nova runs its samples under three URL layouts.
@@ -353,6 +396,6 @@ async fn image_and_version_samples_match_the_service() {
         compare(&expected, &actual, doc).unwrap_or_else(|e| panic!("{e}"));
         checked += 1;
     }
-    println!("api samples: {checked} of {checked} samples match");
+    println!("api samples ({backend:?}): {checked} of {checked} samples match");
     assert_eq!(checked, 21);
 }
