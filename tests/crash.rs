@@ -1,0 +1,181 @@
+//! Durability of the embedded store: the service binary is killed with
+//! SIGKILL while clients write, then restarted on the same data directory.
+//! Nothing it acknowledged may be lost, and nothing half-written may show.
+
+mod support;
+
+use serde_json::{json, Value};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+struct Proc {
+    child: Child,
+    compute: String,
+    image: String,
+}
+
+/// Run the real binary on `dir` and wait until it answers.
+fn spawn(dir: &std::path::Path) -> Proc {
+    let (cp, ip) = (free_port(), free_port());
+    let child = Command::new(env!("CARGO_BIN_EXE_nova-images-proxy"))
+        .args([
+            "--bind",
+            &format!("127.0.0.1:{cp}"),
+            "--image-bind",
+            &format!("127.0.0.1:{ip}"),
+        ])
+        .args([
+            "--data-dir",
+            &dir.to_string_lossy(),
+            "--no-demo-images",
+            "--log-level",
+            "warn",
+        ])
+        .env_remove("NOVA_IMAGES_PROXY__GLANCE__URL")
+        // No quota: writers keep writing until the kill.
+        .env("NOVA_IMAGES_PROXY__API__METADATA_ITEMS", "-1")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn the service");
+    let started = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", cp)).is_err() {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "the service did not start"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Proc {
+        child,
+        compute: format!("http://127.0.0.1:{cp}"),
+        image: format!("http://127.0.0.1:{ip}"),
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn metadata(
+    client: &reqwest::Client,
+    base: &str,
+    id: &str,
+) -> serde_json::Map<String, Value> {
+    let r = client
+        .get(format!("{base}/v2.1/images/{id}/metadata"))
+        .header("X-Auth-Token", support::TOKEN)
+        .send()
+        .await
+        .expect("get metadata");
+    assert_eq!(r.status().as_u16(), 200);
+    let v: Value = serde_json::from_slice(&r.bytes().await.unwrap()).unwrap();
+    v["metadata"].as_object().cloned().unwrap_or_default()
+}
+
+#[actix_web::test]
+async fn acknowledged_metadata_writes_survive_sigkill() {
+    let dir = tempfile::tempdir().unwrap();
+    let id = {
+        let store = nova_images_proxy::backend::embedded::EmbeddedStore::open(dir.path()).unwrap();
+        let new = nova_images_proxy::backend::embedded::NewImage {
+            name: Some("crash-target".into()),
+            visibility: Some("public".into()),
+            ..Default::default()
+        };
+        store
+            .create(&support::seed_context(), new)
+            .await
+            .unwrap()
+            .id
+    };
+    let client = support::client();
+    for round in 0..3 {
+        let mut proc = spawn(dir.path());
+        let acked = Arc::new(Mutex::new(Vec::new()));
+        let mut tasks = Vec::new();
+        for w in 0..8 {
+            let (client, base, id, acked) = (
+                client.clone(),
+                proc.compute.clone(),
+                id.clone(),
+                acked.clone(),
+            );
+            tasks.push(actix_web::rt::spawn(async move {
+                for n in 0.. {
+                    let key = format!("r{round}w{w}n{n}");
+                    let value = format!("value-of-{key}");
+                    let body = json!({"metadata": {key.clone(): value.clone()}}).to_string();
+                    let r = client
+                        .post(format!("{base}/v2.1/images/{id}/metadata"))
+                        .header("X-Auth-Token", support::TOKEN)
+                        .header("Content-Type", "application/json")
+                        .body(body)
+                        .send()
+                        .await;
+                    match r {
+                        Ok(r) if r.status().as_u16() == 200 => {
+                            acked.lock().unwrap().push((key, value))
+                        }
+                        _ => break, // killed mid-request: not acknowledged
+                    }
+                }
+            }));
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        proc.child.kill().expect("SIGKILL");
+        proc.child.wait().unwrap();
+        for t in tasks {
+            let _ = t.await;
+        }
+        let proc = spawn(dir.path());
+        let meta = metadata(&client, &proc.compute, &id).await;
+        let acked = acked.lock().unwrap().clone();
+        assert!(
+            !acked.is_empty(),
+            "round {round}: some writes were acknowledged"
+        );
+        for (k, v) in &acked {
+            assert_eq!(
+                meta.get(k),
+                Some(&json!(v)),
+                "round {round}: acknowledged {k} survived"
+            );
+        }
+        for (k, v) in &meta {
+            assert_eq!(
+                v,
+                &json!(format!("value-of-{k}")),
+                "no half-written value for {k}"
+            );
+        }
+        eprintln!(
+            "round {round}: {} writes acknowledged before SIGKILL, {} keys after restart",
+            acked.len(),
+            meta.len()
+        );
+        // Start the next round from a clean slate of keys.
+        let r = client
+            .put(format!("{}/v2.1/images/{id}/metadata", proc.compute))
+            .header("X-Auth-Token", support::TOKEN)
+            .header("Content-Type", "application/json")
+            .body(r#"{"metadata": {}}"#)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 200);
+        let _ = &proc.image;
+    }
+}
