@@ -55,12 +55,24 @@ impl Version {
     }
 }
 
+/// Whether `s` matches Nova's pattern `^([1-9]\d*)\.([1-9]\d*|0)$`.
+fn well_formed(s: &str) -> bool {
+    let Some((major, minor)) = s.split_once('.') else {
+        return false;
+    };
+    let digits = |p: &str| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit());
+    digits(major)
+        && digits(minor)
+        && !major.starts_with('0')
+        && (!minor.starts_with('0') || minor == "0")
+}
+
 #[derive(Debug, PartialEq, Eq)]
 pub enum VersionError {
     /// 400: `API Version String <s> is of invalid format. …`
     InvalidFormat(String),
-    /// 406: outside [min, max]; the rejected version is still echoed.
-    NotSupported(Version),
+    /// 406: outside [min, max]; the rejected version (as `X.Y`) is still echoed.
+    NotSupported(String),
 }
 
 /// Pick the version string out of the request headers: the last `compute`
@@ -94,14 +106,14 @@ pub fn negotiate(requested: Option<&str>, max: Version) -> Result<Version, Versi
     match requested {
         None => Ok(MIN),
         Some("latest") => Ok(max),
-        Some(s) => {
-            let v = Version::parse(s).ok_or_else(|| VersionError::InvalidFormat(s.to_string()))?;
-            if v < MIN || v > max {
-                Err(VersionError::NotSupported(v))
-            } else {
-                Ok(v)
-            }
-        }
+        Some(s) => match Version::parse(s) {
+            Some(v) if v < MIN || v > max => Err(VersionError::NotSupported(v.to_string())),
+            Some(v) => Ok(v),
+            // Well-formed but too large for any counter: out of range, as in Nova
+            // (Python integers have no limit).
+            None if well_formed(s) => Err(VersionError::NotSupported(s.to_string())),
+            None => Err(VersionError::InvalidFormat(s.to_string())),
+        },
     }
 }
 

@@ -106,7 +106,8 @@ pub struct Call<'a> {
 /// What the response carries besides its body.
 struct Meta<'a> {
     request_id: Option<&'a str>,
-    version: Option<Version>,
+    /// The microversion to echo (`X.Y`), if the request has one.
+    version: Option<String>,
 }
 
 fn finish(
@@ -115,7 +116,7 @@ fn finish(
     content_type: &str,
     body: Vec<u8>,
 ) -> HttpResponse {
-    if let Some(v) = meta.version {
+    if let Some(v) = &meta.version {
         builder.insert_header((microversion::STANDARD_HEADER, format!("compute {v}")));
         builder.insert_header((microversion::LEGACY_HEADER, v.to_string()));
         builder.append_header((header::VARY, microversion::STANDARD_HEADER));
@@ -219,7 +220,7 @@ pub async fn entry(
             };
             if !legacy {
                 match negotiate(&req, max) {
-                    Ok(v) => meta.version = Some(v),
+                    Ok(v) => meta.version = Some(v.to_string()),
                     Err(resp) => return resp(&meta),
                 }
             }
@@ -294,7 +295,7 @@ fn negotiate(req: &HttpRequest, max: Version) -> Result<Version, FaultResp> {
                     &fault,
                     &Meta {
                         request_id: meta.request_id,
-                        version: Some(v),
+                        version: Some(v.clone()),
                     },
                 )
             }))
@@ -392,7 +393,7 @@ async fn api(
     };
     let meta = Meta {
         request_id: Some(rid),
-        version: (!legacy).then_some(version),
+        version: (!legacy).then(|| version.to_string()),
     };
 
     // Content-Type of the body (absent or text/plain: none).
