@@ -15,11 +15,7 @@ pub fn noauth2_context(token: Option<&str>, request_id: &str) -> Option<RequestC
         None => (token.to_string(), token.to_string()),
     };
     let roles = if user == "admin" {
-        vec![
-            "admin".to_string(),
-            "member".to_string(),
-            "reader".to_string(),
-        ]
+        vec!["admin".to_string(), "member".to_string(), "reader".to_string()]
     } else {
         vec!["member".to_string(), "reader".to_string()]
     };
@@ -44,10 +40,7 @@ mod tests {
     #[test]
     fn tokens_name_user_and_project() {
         let c = noauth2_context(Some("demo:6f70"), "req-1").unwrap();
-        assert_eq!(
-            (c.user_id.as_str(), c.project_id.as_str()),
-            ("demo", "6f70")
-        );
+        assert_eq!((c.user_id.as_str(), c.project_id.as_str()), ("demo", "6f70"));
         assert!(!c.is_admin());
         let c = noauth2_context(Some("admin"), "req-1").unwrap();
         assert_eq!(c.project_id, "admin");

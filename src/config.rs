@@ -136,11 +136,10 @@ impl Settings {
     }
 
     pub fn load_with_env(overrides: &Overrides, use_env: bool) -> Result<Settings, ConfigError> {
-        let mut builder = config::Config::builder()
-            .add_source(config::File::from_str(DEFAULTS, config::FileFormat::Toml));
+        let mut builder =
+            config::Config::builder().add_source(config::File::from_str(DEFAULTS, config::FileFormat::Toml));
         if let Some(path) = &overrides.config_file {
-            builder = builder
-                .add_source(config::File::from(path.as_path()).format(config::FileFormat::Toml));
+            builder = builder.add_source(config::File::from(path.as_path()).format(config::FileFormat::Toml));
         }
         if use_env {
             builder = builder.add_source(
@@ -160,8 +159,7 @@ impl Settings {
 
     /// Built-in defaults only (tests start from these).
     pub fn defaults() -> Settings {
-        Self::load_with_env(&Overrides::default(), false)
-            .unwrap_or_else(|e| panic!("built-in defaults: {e}"))
+        Self::load_with_env(&Overrides::default(), false).unwrap_or_else(|e| panic!("built-in defaults: {e}"))
     }
 
     /// Whether the embedded store is the backend (no Glance URL configured).
@@ -201,14 +199,10 @@ impl Settings {
             )));
         }
         if self.glance.timeout_secs <= 0.0 || self.glance.connect_timeout_secs <= 0.0 {
-            return Err(ConfigError::Invalid(
-                "glance timeouts must be positive".into(),
-            ));
+            return Err(ConfigError::Invalid("glance timeouts must be positive".into()));
         }
         if self.api.max_limit == 0 {
-            return Err(ConfigError::Invalid(
-                "api.max_limit must be at least 1".into(),
-            ));
+            return Err(ConfigError::Invalid("api.max_limit must be at least 1".into()));
         }
         if !self.glance.url.is_empty() && url::Url::parse(&self.glance.url).is_err() {
             return Err(ConfigError::Invalid(format!(
@@ -228,11 +222,7 @@ mod tests {
     fn flags_override_file_over_defaults() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("c.toml");
-        std::fs::write(
-            &path,
-            "[api]\nmax_microversion = \"2.38\"\nmetadata_items = 5\n",
-        )
-        .unwrap();
+        std::fs::write(&path, "[api]\nmax_microversion = \"2.38\"\nmetadata_items = 5\n").unwrap();
         let s = Settings::load_with_env(
             &Overrides {
                 config_file: Some(path),

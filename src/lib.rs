@@ -14,17 +14,12 @@ use actix_web::web;
 use std::sync::Arc;
 
 /// Everything the compute listener needs.
-pub fn nova_state(
-    settings: config::Settings,
-    backend: Arc<dyn backend::ImageBackend>,
-) -> web::Data<nova::NovaState> {
+pub fn nova_state(settings: config::Settings, backend: Arc<dyn backend::ImageBackend>) -> web::Data<nova::NovaState> {
     web::Data::new(nova::NovaState::new(settings, backend))
 }
 
 /// Configure the compute listener's app: every request goes to Nova's router.
-pub fn configure_compute(
-    state: web::Data<nova::NovaState>,
-) -> impl FnOnce(&mut web::ServiceConfig) {
+pub fn configure_compute(state: web::Data<nova::NovaState>) -> impl FnOnce(&mut web::ServiceConfig) {
     move |cfg: &mut web::ServiceConfig| {
         cfg.app_data(state)
             .app_data(web::PayloadConfig::new(usize::MAX))
@@ -72,12 +67,8 @@ pub async fn build_backend(settings: &config::Settings) -> Result<Backends, Stri
     if settings.embedded() {
         let dir = std::path::PathBuf::from(&settings.embedded.data_dir);
         let store = backend::embedded::EmbeddedStore::open(&dir).map_err(|e| e.to_string())?;
-        if settings.embedded.demo_images
-            && store.record_count().await.map_err(|e| e.to_string())? == 0
-        {
-            let n = backend::embedded::demo::load(&store)
-                .await
-                .map_err(|e| e.to_string())?;
+        if settings.embedded.demo_images && store.record_count().await.map_err(|e| e.to_string())? == 0 {
+            let n = backend::embedded::demo::load(&store).await.map_err(|e| e.to_string())?;
             tracing::info!(images = n, "loaded demo images into the new store");
         }
         return Ok(Backends {

@@ -84,10 +84,7 @@ fn main() -> std::process::ExitCode {
     } else {
         settings.server.workers
     };
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("nova-images-proxy: cannot start the runtime: {e}");

@@ -25,11 +25,7 @@ fn write_u_escape<W: ?Sized + io::Write>(w: &mut W, unit: u16) -> io::Result<()>
 }
 
 impl Formatter for PyFormatter {
-    fn begin_array_value<W: ?Sized + io::Write>(
-        &mut self,
-        w: &mut W,
-        first: bool,
-    ) -> io::Result<()> {
+    fn begin_array_value<W: ?Sized + io::Write>(&mut self, w: &mut W, first: bool) -> io::Result<()> {
         if first {
             Ok(())
         } else {
@@ -37,11 +33,7 @@ impl Formatter for PyFormatter {
         }
     }
 
-    fn begin_object_key<W: ?Sized + io::Write>(
-        &mut self,
-        w: &mut W,
-        first: bool,
-    ) -> io::Result<()> {
+    fn begin_object_key<W: ?Sized + io::Write>(&mut self, w: &mut W, first: bool) -> io::Result<()> {
         if first {
             Ok(())
         } else {
@@ -53,11 +45,7 @@ impl Formatter for PyFormatter {
         w.write_all(b": ")
     }
 
-    fn write_string_fragment<W: ?Sized + io::Write>(
-        &mut self,
-        w: &mut W,
-        fragment: &str,
-    ) -> io::Result<()> {
+    fn write_string_fragment<W: ?Sized + io::Write>(&mut self, w: &mut W, fragment: &str) -> io::Result<()> {
         // Python escapes everything outside ' '..='~' (ESCAPE_ASCII); serde_json has
         // already escaped the control characters, quote and backslash.
         let bytes = fragment.as_bytes();
@@ -81,11 +69,7 @@ impl Formatter for PyFormatter {
         Ok(())
     }
 
-    fn write_char_escape<W: ?Sized + io::Write>(
-        &mut self,
-        w: &mut W,
-        escape: CharEscape,
-    ) -> io::Result<()> {
+    fn write_char_escape<W: ?Sized + io::Write>(&mut self, w: &mut W, escape: CharEscape) -> io::Result<()> {
         let s: &[u8] = match escape {
             CharEscape::Quote => b"\\\"",
             CharEscape::ReverseSolidus => b"\\\\",
@@ -182,12 +166,8 @@ pub fn py_repr_str(s: &str) -> String {
                 out.push('\\');
                 out.push(c);
             }
-            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
-                out.push_str(&format!("\\x{:02x}", c as u32))
-            }
-            c if (0x80..0xa0).contains(&(c as u32)) => {
-                out.push_str(&format!("\\x{:02x}", c as u32))
-            }
+            c if (c as u32) < 0x20 || c as u32 == 0x7f => out.push_str(&format!("\\x{:02x}", c as u32)),
+            c if (0x80..0xa0).contains(&(c as u32)) => out.push_str(&format!("\\x{:02x}", c as u32)),
             c => out.push(c),
         }
     }
@@ -203,16 +183,10 @@ mod tests {
     #[test]
     fn separators_and_ascii_escapes_match_python() {
         let cases = [
-            (
-                json!({"a": [1, 2], "b": null}),
-                r#"{"a": [1, 2], "b": null}"#,
-            ),
+            (json!({"a": [1, 2], "b": null}), r#"{"a": [1, 2], "b": null}"#),
             (json!("imagé ☃"), r#""imag\u00e9 \u2603""#),
             (json!("\u{1F600}"), r#""\ud83d\ude00""#),
-            (
-                json!("a\"b\\c\n\u{7f}\u{1}/"),
-                r#""a\"b\\c\n\u007f\u0001/""#,
-            ),
+            (json!("a\"b\\c\n\u{7f}\u{1}/"), r#""a\"b\\c\n\u007f\u0001/""#),
             (json!({}), "{}"),
             (json!([]), "[]"),
         ];

@@ -20,11 +20,10 @@ fn is_request_id(s: &str) -> bool {
     let groups: Vec<&str> = rest.split('-').collect();
     let lens = [8, 4, 4, 4, 12];
     groups.len() == 5
-        && groups.iter().zip(lens).all(|(g, n)| {
-            g.len() == n
-                && g.bytes()
-                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-        })
+        && groups
+            .iter()
+            .zip(lens)
+            .all(|(g, n)| g.len() == n && g.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
 }
 
 #[cfg(test)]
@@ -40,10 +39,7 @@ mod tests {
             "req-12345678-1234-1234-1234-123456789012"
         );
         assert_eq!(global_id(Some("req-XYZ"), &own), own);
-        assert_eq!(
-            global_id(Some("req-12345678-1234-1234-1234-12345678901G"), &own),
-            own
-        );
+        assert_eq!(global_id(Some("req-12345678-1234-1234-1234-12345678901G"), &own), own);
         assert_eq!(global_id(None, &own), own);
     }
 }

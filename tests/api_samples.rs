@@ -20,12 +20,7 @@ use std::path::Path;
 const SAMPLE_PROJECT: &str = support::PROJECT;
 
 fn template(path: &str) -> String {
-    std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("api-samples")
-            .join(path),
-    )
-    .expect("sample")
+    std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("api-samples").join(path)).expect("sample")
 }
 
 /// Parse a template into JSON, unquoted `%(int)s` becoming the string `%(int)s`.
@@ -63,11 +58,7 @@ fn compare(expected: &Value, actual: &Value, path: &str) -> Result<(), String> {
         }
         (Value::Array(e), Value::Array(a)) => {
             if e.len() != a.len() {
-                return Err(format!(
-                    "{path}: {} items expected, got {}",
-                    e.len(),
-                    a.len()
-                ));
+                return Err(format!("{path}: {} items expected, got {}", e.len(), a.len()));
             }
             let mut unused: Vec<&Value> = a.iter().collect();
             for (i, ev) in e.iter().enumerate() {
@@ -116,16 +107,8 @@ fn sample_images(eph: &HashMap<&str, String>) -> Vec<SampleImage> {
             "fakeimage7",
             json!({"architecture": "x86_64", "auto_disk_config": "True", "kernel_id": "nokernel", "ramdisk_id": "nokernel"}),
         ),
-        img(
-            "155d900f-4e14-4e4c-a73d-069cbf4541e6",
-            "fakeimage123456",
-            arch.clone(),
-        ),
-        img(
-            "a2459075-d96c-40d5-893e-577ff92e721c",
-            "fakeimage123456",
-            nk.clone(),
-        ),
+        img("155d900f-4e14-4e4c-a73d-069cbf4541e6", "fakeimage123456", arch.clone()),
+        img("a2459075-d96c-40d5-893e-577ff92e721c", "fakeimage123456", nk.clone()),
         img(
             "a440c04b-79fa-479c-bed1-0b816eaec379",
             "fakeimage6",
@@ -136,16 +119,8 @@ fn sample_images(eph: &HashMap<&str, String>) -> Vec<SampleImage> {
             "fakeimage123456",
             json!({"kernel_id": "155d900f-4e14-4e4c-a73d-069cbf4541e6"}),
         ),
-        img(
-            "cedef40a-ed67-4d10-800e-17455edce175",
-            "fakeimage123456",
-            nk,
-        ),
-        img(
-            "76fa36fc-c930-4bf3-8c8a-ea2a2420deb6",
-            "fakeimage123456",
-            arch,
-        ),
+        img("cedef40a-ed67-4d10-800e-17455edce175", "fakeimage123456", nk),
+        img("76fa36fc-c930-4bf3-8c8a-ea2a2420deb6", "fakeimage123456", arch),
         img(
             &eph["eph_encryption_id"],
             "fakeimage123456",
@@ -239,15 +214,10 @@ async fn seed(
 
 async fn call(client: &reqwest::Client, method: &str, url: &str, body: Option<&str>) -> Value {
     let mut rb = client
-        .request(
-            reqwest::Method::from_bytes(method.as_bytes()).expect("method"),
-            url,
-        )
+        .request(reqwest::Method::from_bytes(method.as_bytes()).expect("method"), url)
         .header("X-Auth-Token", support::TOKEN);
     if let Some(b) = body {
-        rb = rb
-            .header("Content-Type", "application/json")
-            .body(b.to_string());
+        rb = rb.header("Content-Type", "application/json").body(b.to_string());
     }
     let r = rb.send().await.expect("call");
     assert!(r.status().is_success(), "{method} {url}: {}", r.status());
@@ -283,10 +253,7 @@ async fn samples_match(backend: support::Backend) {
         &backend,
         &[
             ("api.compute_link_prefix", "http://openstack.example.com"),
-            (
-                "api.glance_link_prefix",
-                "http://glance.openstack.example.com",
-            ),
+            ("api.glance_link_prefix", "http://glance.openstack.example.com"),
         ],
     );
     seed(&client, &backend, &service, &images).await;
@@ -315,18 +282,12 @@ async fn samples_match(backend: support::Backend) {
         s.insert("compute_endpoint", bookmark);
         let base = format!("{}{prefix}", service.base);
         for (sample, path) in [
-            (
-                "templates/images/images-list-get-resp.json.tpl",
-                "/images".to_string(),
-            ),
+            ("templates/images/images-list-get-resp.json.tpl", "/images".to_string()),
             (
                 "templates/images/images-details-get-resp.json.tpl",
                 "/images/detail".to_string(),
             ),
-            (
-                "templates/images/image-get-resp.json.tpl",
-                format!("/images/{img}"),
-            ),
+            ("templates/images/image-get-resp.json.tpl", format!("/images/{img}")),
             (
                 "templates/images/image-metadata-get-resp.json.tpl",
                 format!("/images/{img}/metadata"),
@@ -341,10 +302,7 @@ async fn samples_match(backend: support::Backend) {
                 // Glance v2 cannot hold a null property (see the module comment).
                 for item in expected["images"].as_array_mut().expect("images") {
                     if item["id"] == "c905cedb-7281-47e4-8a62-f26bc5fc4c77" {
-                        item["metadata"]
-                            .as_object_mut()
-                            .expect("metadata")
-                            .remove("ramdisk_id");
+                        item["metadata"].as_object_mut().expect("metadata").remove("ramdisk_id");
                     }
                 }
             }

@@ -49,10 +49,7 @@ fn spawn(dir: &std::path::Path) -> Proc {
         .expect("spawn the service");
     let started = Instant::now();
     while std::net::TcpStream::connect(("127.0.0.1", cp)).is_err() {
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "the service did not start"
-        );
+        assert!(started.elapsed() < Duration::from_secs(20), "the service did not start");
         std::thread::sleep(Duration::from_millis(20));
     }
     Proc {
@@ -69,11 +66,7 @@ impl Drop for Proc {
     }
 }
 
-async fn metadata(
-    client: &reqwest::Client,
-    base: &str,
-    id: &str,
-) -> serde_json::Map<String, Value> {
+async fn metadata(client: &reqwest::Client, base: &str, id: &str) -> serde_json::Map<String, Value> {
     let r = client
         .get(format!("{base}/v2.1/images/{id}/metadata"))
         .header("X-Auth-Token", support::TOKEN)
@@ -95,11 +88,7 @@ async fn acknowledged_metadata_writes_survive_sigkill() {
             visibility: Some("public".into()),
             ..Default::default()
         };
-        store
-            .create(&support::seed_context(), new)
-            .await
-            .unwrap()
-            .id
+        store.create(&support::seed_context(), new).await.unwrap().id
     };
     let client = support::client();
     for round in 0..3 {
@@ -107,12 +96,7 @@ async fn acknowledged_metadata_writes_survive_sigkill() {
         let acked = Arc::new(Mutex::new(Vec::new()));
         let mut tasks = Vec::new();
         for w in 0..8 {
-            let (client, base, id, acked) = (
-                client.clone(),
-                proc.compute.clone(),
-                id.clone(),
-                acked.clone(),
-            );
+            let (client, base, id, acked) = (client.clone(), proc.compute.clone(), id.clone(), acked.clone());
             tasks.push(actix_web::rt::spawn(async move {
                 for n in 0.. {
                     let key = format!("r{round}w{w}n{n}");
@@ -126,9 +110,7 @@ async fn acknowledged_metadata_writes_survive_sigkill() {
                         .send()
                         .await;
                     match r {
-                        Ok(r) if r.status().as_u16() == 200 => {
-                            acked.lock().unwrap().push((key, value))
-                        }
+                        Ok(r) if r.status().as_u16() == 200 => acked.lock().unwrap().push((key, value)),
                         _ => break, // killed mid-request: not acknowledged
                     }
                 }
@@ -143,23 +125,12 @@ async fn acknowledged_metadata_writes_survive_sigkill() {
         let proc = spawn(dir.path());
         let meta = metadata(&client, &proc.compute, &id).await;
         let acked = acked.lock().unwrap().clone();
-        assert!(
-            !acked.is_empty(),
-            "round {round}: some writes were acknowledged"
-        );
+        assert!(!acked.is_empty(), "round {round}: some writes were acknowledged");
         for (k, v) in &acked {
-            assert_eq!(
-                meta.get(k),
-                Some(&json!(v)),
-                "round {round}: acknowledged {k} survived"
-            );
+            assert_eq!(meta.get(k), Some(&json!(v)), "round {round}: acknowledged {k} survived");
         }
         for (k, v) in &meta {
-            assert_eq!(
-                v,
-                &json!(format!("value-of-{k}")),
-                "no half-written value for {k}"
-            );
+            assert_eq!(v, &json!(format!("value-of-{k}")), "no half-written value for {k}");
         }
         eprintln!(
             "round {round}: {} writes acknowledged before SIGKILL, {} keys after restart",

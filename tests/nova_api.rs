@@ -30,13 +30,7 @@ impl Api {
         }
     }
 
-    async fn req(
-        &self,
-        method: &str,
-        path: &str,
-        headers: &[(&str, &str)],
-        body: Option<&str>,
-    ) -> (u16, Value) {
+    async fn req(&self, method: &str, path: &str, headers: &[(&str, &str)], body: Option<&str>) -> (u16, Value) {
         let mut rb = self
             .client
             .request(
@@ -48,17 +42,12 @@ impl Api {
             rb = rb.header(*k, *v);
         }
         if let Some(b) = body {
-            rb = rb
-                .header("Content-Type", "application/json")
-                .body(b.to_string());
+            rb = rb.header("Content-Type", "application/json").body(b.to_string());
         }
         let r = rb.send().await.expect("request");
         let status = r.status().as_u16();
         let bytes = r.bytes().await.expect("body");
-        (
-            status,
-            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-        )
+        (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
     }
 
     async fn get(&self, path: &str) -> (u16, Value) {
@@ -68,7 +57,8 @@ impl Api {
     /// A new (queued) image in the backend with `props`, as a Glance client makes it.
     async fn image(&self, props: Value) -> String {
         let id = uuid::Uuid::new_v4().to_string();
-        let mut body = json!({"id": id, "name": format!("nova-api-test-{id}"), "disk_format": "raw", "container_format": "bare"});
+        let mut body =
+            json!({"id": id, "name": format!("nova-api-test-{id}"), "disk_format": "raw", "container_format": "bare"});
         for (k, v) in props.as_object().expect("props") {
             body[k] = v.clone();
         }
@@ -124,17 +114,13 @@ fn glance() -> Option<String> {
 }
 
 fn many(prefix: &str, n: usize) -> Value {
-    let m: serde_json::Map<String, Value> = (0..n)
-        .map(|i| (format!("{prefix}{i:03}"), json!("v")))
-        .collect();
+    let m: serde_json::Map<String, Value> = (0..n).map(|i| (format!("{prefix}{i:03}"), json!("v"))).collect();
     Value::Object(m)
 }
 
 async fn metadata_crud_round_trip_keeps_base_attributes(b: Backend) {
     let api = Api::new(&b, &[]);
-    let id = api
-        .image(json!({"os_distro": "debian", "hw_disk_bus": "virtio"}))
-        .await;
+    let id = api.image(json!({"os_distro": "debian", "hw_disk_bus": "virtio"})).await;
     let p = format!("/v2.1/images/{id}/metadata");
     assert_eq!(
         api.get(&p).await,
@@ -159,22 +145,11 @@ async fn metadata_crud_round_trip_keeps_base_attributes(b: Backend) {
         )
     );
     let (s, v) = api
-        .req(
-            "PUT",
-            &format!("{p}/k1"),
-            &[],
-            Some(r#"{"meta": {"k1": "v1"}}"#),
-        )
+        .req("PUT", &format!("{p}/k1"), &[], Some(r#"{"meta": {"k1": "v1"}}"#))
         .await;
     assert_eq!((s, v), (200, json!({"meta": {"k1": "v1"}})));
-    assert_eq!(
-        api.get(&format!("{p}/k1")).await,
-        (200, json!({"meta": {"k1": "v1"}}))
-    );
-    assert_eq!(
-        api.req("DELETE", &format!("{p}/k1"), &[], None).await.0,
-        204
-    );
+    assert_eq!(api.get(&format!("{p}/k1")).await, (200, json!({"meta": {"k1": "v1"}})));
+    assert_eq!(api.req("DELETE", &format!("{p}/k1"), &[], None).await.0, 204);
     assert_eq!(
         api.req("DELETE", &format!("{p}/k1"), &[], None).await,
         (
@@ -189,14 +164,9 @@ async fn metadata_crud_round_trip_keeps_base_attributes(b: Backend) {
             json!({"itemNotFound": {"code": 404, "message": "The resource could not be found."}})
         )
     );
-    let (s, v) = api
-        .req("PUT", &p, &[], Some(r#"{"metadata": {"only": "this"}}"#))
-        .await;
+    let (s, v) = api.req("PUT", &p, &[], Some(r#"{"metadata": {"only": "this"}}"#)).await;
     assert_eq!((s, v), (200, json!({"metadata": {"only": "this"}})));
-    assert_eq!(
-        api.get(&p).await,
-        (200, json!({"metadata": {"only": "this"}}))
-    );
+    assert_eq!(api.get(&p).await, (200, json!({"metadata": {"only": "this"}})));
     let raw = api.glance_props(&id).await;
     assert_eq!(raw["disk_format"], "raw", "base attributes are untouched");
     assert_eq!(raw["name"], format!("nova-api-test-{id}"));
@@ -228,67 +198,38 @@ async fn metadata_quota_allows_128_and_refuses_129(b: Backend) {
     );
     // PUT counts the body only: 128 is fine, 129 is not.
     assert_eq!(
-        api.req(
-            "PUT",
-            &p,
-            &[],
-            Some(&json!({"metadata": many("q", 128)}).to_string())
-        )
-        .await
-        .0,
+        api.req("PUT", &p, &[], Some(&json!({"metadata": many("q", 128)}).to_string()))
+            .await
+            .0,
         200
     );
+    assert_eq!(api.get(&p).await.1["metadata"].as_object().unwrap().len(), 128);
     assert_eq!(
-        api.get(&p).await.1["metadata"].as_object().unwrap().len(),
-        128
-    );
-    assert_eq!(
-        api.req(
-            "PUT",
-            &p,
-            &[],
-            Some(&json!({"metadata": many("r", 129)}).to_string())
-        )
-        .await
-        .0,
+        api.req("PUT", &p, &[], Some(&json!({"metadata": many("r", 129)}).to_string()))
+            .await
+            .0,
         403
     );
     assert_eq!(
-        api.req(
-            "PUT",
-            &format!("{p}/extra"),
-            &[],
-            Some(r#"{"meta": {"extra": "x"}}"#)
-        )
-        .await
-        .0,
+        api.req("PUT", &format!("{p}/extra"), &[], Some(r#"{"meta": {"extra": "x"}}"#))
+            .await
+            .0,
         403
     );
-    assert_eq!(
-        api.get(&p).await.1["metadata"].as_object().unwrap().len(),
-        128
-    );
+    assert_eq!(api.get(&p).await.1["metadata"].as_object().unwrap().len(), 128);
     // The quota is configurable.
     let small = Api::new(&b, &[("api.metadata_items", "2")]);
     let id = small.image(json!({})).await;
     let p = format!("/v2.1/images/{id}/metadata");
     assert_eq!(
         small
-            .req(
-                "POST",
-                &p,
-                &[],
-                Some(r#"{"metadata": {"a": "1", "b": "2"}}"#)
-            )
+            .req("POST", &p, &[], Some(r#"{"metadata": {"a": "1", "b": "2"}}"#))
             .await
             .0,
         200
     );
     assert_eq!(
-        small
-            .req("POST", &p, &[], Some(r#"{"metadata": {"c": "3"}}"#))
-            .await
-            .0,
+        small.req("POST", &p, &[], Some(r#"{"metadata": {"c": "3"}}"#)).await.0,
         403
     );
 }
@@ -296,21 +237,15 @@ async fn metadata_quota_allows_128_and_refuses_129(b: Backend) {
 async fn microversion_gates_images_at_2_36_and_metadata_at_2_39(b: Backend) {
     let api = Api::new(&b, &[]);
     let id = api.image(json!({"k": "v"})).await;
-    let gone =
-        json!({"itemNotFound": {"code": 404, "message": "The resource could not be found."}});
+    let gone = json!({"itemNotFound": {"code": 404, "message": "The resource could not be found."}});
     for (header, value) in [
         ("X-OpenStack-Nova-API-Version", "2.35"),
         ("OpenStack-API-Version", "compute 2.35"),
     ] {
         assert_eq!(
-            api.req(
-                "GET",
-                &format!("/v2.1/images/{id}"),
-                &[(header, value)],
-                None
-            )
-            .await
-            .0,
+            api.req("GET", &format!("/v2.1/images/{id}"), &[(header, value)], None)
+                .await
+                .0,
             200
         );
     }
@@ -365,10 +300,7 @@ async fn microversion_gates_images_at_2_36_and_metadata_at_2_39(b: Backend) {
         .0,
         404
     );
-    assert_eq!(
-        api.get(&p).await.1,
-        json!({"metadata": {"k": "v", "a": "b"}})
-    );
+    assert_eq!(api.get(&p).await.1, json!({"metadata": {"k": "v", "a": "b"}}));
     // A deployment mimicking an older Nova: 2.39 is out of range (406).
     let old_service = support::start_beside(&api.service, &b, &[("api.max_microversion", "2.38")]);
     let old = Api {
@@ -386,14 +318,9 @@ async fn microversion_gates_images_at_2_36_and_metadata_at_2_39(b: Backend) {
         "Version 2.39 is not supported by the API. Minimum is 2.1 and maximum is 2.38."
     );
     assert_eq!(
-        old.req(
-            "GET",
-            &p,
-            &[("X-OpenStack-Nova-API-Version", "latest")],
-            None
-        )
-        .await
-        .0,
+        old.req("GET", &p, &[("X-OpenStack-Nova-API-Version", "latest")], None)
+            .await
+            .0,
         200
     );
 }
@@ -412,12 +339,7 @@ async fn legacy_v2_ignores_microversions_and_validates_softly(b: Backend) {
         .await;
     assert_eq!((s, v), (200, json!({"metadata": {"k": "v"}})));
     let (s, v) = api
-        .req(
-            "POST",
-            &p,
-            &[],
-            Some(r#"{"metadata": {"bad/key": "v", "ok": "v"}}"#),
-        )
+        .req("POST", &p, &[], Some(r#"{"metadata": {"bad/key": "v", "ok": "v"}}"#))
         .await;
     assert_eq!(s, 400);
     assert_eq!(v["badRequest"]["message"], "Invalid input for field/attribute metadata. Value: {'bad/key': 'v', 'ok': 'v'}. Additional properties are not allowed ('bad/key' was unexpected)");
@@ -452,12 +374,7 @@ async fn bad_metadata_bodies_get_nova_faults_and_write_nothing(b: Backend) {
         ("PUT", p.clone(), r#"{"metadata": [1]}"#, 400),
         ("PUT", p.clone(), r#"[]"#, 400),
         ("PUT", format!("{p}/a"), r#"{"meta": {"b": "v"}}"#, 400),
-        (
-            "PUT",
-            format!("{p}/a"),
-            r#"{"meta": {"a": "v", "b": "v"}}"#,
-            400,
-        ),
+        ("PUT", format!("{p}/a"), r#"{"meta": {"a": "v", "b": "v"}}"#, 400),
         ("PUT", format!("{p}/a"), r#"{"meta": {}}"#, 400),
     ];
     for (method, path, body, status) in &cases {
@@ -466,12 +383,7 @@ async fn bad_metadata_bodies_get_nova_faults_and_write_nothing(b: Backend) {
         assert!(v.get("badRequest").is_some(), "{v}");
     }
     let (s, v) = api
-        .req(
-            "POST",
-            &p,
-            &[("Content-Type", "application/xml")],
-            Some("{}"),
-        )
+        .req("POST", &p, &[("Content-Type", "application/xml")], Some("{}"))
         .await;
     assert_eq!(s, 415, "{v}");
     // Over the body size limit: 413 before anything is read into a write.
@@ -489,15 +401,9 @@ async fn concurrent_writers_lose_no_keys(b: Backend) {
         let id = id.clone();
         tasks.push(actix_web::rt::spawn(async move {
             for k in 0..8 {
-                let body =
-                    json!({"metadata": {format!("t{t:02}k{k}"): format!("{t}-{k}")}}).to_string();
+                let body = json!({"metadata": {format!("t{t:02}k{k}"): format!("{t}-{k}")}}).to_string();
                 let (s, v) = api
-                    .req(
-                        "POST",
-                        &format!("/v2.1/images/{id}/metadata"),
-                        &[],
-                        Some(&body),
-                    )
+                    .req("POST", &format!("/v2.1/images/{id}/metadata"), &[], Some(&body))
                     .await;
                 assert_eq!(s, 200, "{v}");
             }
@@ -541,7 +447,10 @@ async fn auth_uses_the_token_only(b: Backend) {
     assert_eq!(s, 400);
     assert_eq!(
         v["badRequest"]["message"],
-        format!("Malformed request URL: URL's project_id 'deadbeef' doesn't match Context's project_id '{}'", support::PROJECT)
+        format!(
+            "Malformed request URL: URL's project_id 'deadbeef' doesn't match Context's project_id '{}'",
+            support::PROJECT
+        )
     );
 }
 
@@ -583,16 +492,12 @@ async fn counting_proxy(glance: String) -> (String, Arc<AtomicUsize>, Arc<Mutex<
                 let (client, glance, c, l) = (client.clone(), glance.clone(), c.clone(), l.clone());
                 actix_web::App::new().default_service(actix_web::web::to(
                     move |req: actix_web::HttpRequest, body: actix_web::web::Bytes| {
-                        let (client, glance, c, l) =
-                            (client.clone(), glance.clone(), c.clone(), l.clone());
+                        let (client, glance, c, l) = (client.clone(), glance.clone(), c.clone(), l.clone());
                         async move {
                             c.fetch_add(1, Ordering::SeqCst);
-                            l.lock()
-                                .unwrap()
-                                .push(format!("{} {}", req.method(), req.path()));
+                            l.lock().unwrap().push(format!("{} {}", req.method(), req.path()));
                             let mut rb = client.request(
-                                reqwest::Method::from_bytes(req.method().as_str().as_bytes())
-                                    .unwrap(),
+                                reqwest::Method::from_bytes(req.method().as_str().as_bytes()).unwrap(),
                                 format!("{glance}{}", req.uri()),
                             );
                             for (k, v) in req.headers() {
@@ -660,15 +565,9 @@ async fn one_glance_call_per_read_and_at_most_two_per_metadata_write() {
         let before = count.load(Ordering::SeqCst);
         let (s, _) = api.req(method, path, &[], *body).await;
         assert!(s < 300, "{method} {path}: {s}");
-        calls.push((
-            format!("{method} {path}"),
-            count.load(Ordering::SeqCst) - before,
-        ));
+        calls.push((format!("{method} {path}"), count.load(Ordering::SeqCst) - before));
     }
-    eprintln!(
-        "glance calls per request: {calls:?}\n{:?}",
-        log.lock().unwrap()
-    );
+    eprintln!("glance calls per request: {calls:?}\n{:?}", log.lock().unwrap());
     for (op, n) in &calls {
         let limit = if op.starts_with("GET") { 1 } else { 2 };
         assert!(*n <= limit, "{op} made {n} Glance calls");
@@ -709,16 +608,13 @@ async fn writes_nova_fumbles_succeed(b: Backend) {
     let id = api.image(json!({"zz": "1"})).await;
     let p = format!("/v2.1/images/{id}/metadata");
     assert_eq!(
-        api.req("PUT", &p, &[], Some(r#"{"metadata": {"x": "1"}}"#))
-            .await,
+        api.req("PUT", &p, &[], Some(r#"{"metadata": {"x": "1"}}"#)).await,
         (200, json!({"metadata": {"x": "1"}}))
     );
     assert_eq!(api.get(&p).await.1, json!({"metadata": {"x": "1"}}));
     // Nova's key pattern lets a trailing newline through; Glance saves the key
     // without it. The write happened, so the answer is a success (as Nova's).
-    let (s, v) = api
-        .req("POST", &p, &[], Some(r#"{"metadata": {"k\n": "v"}}"#))
-        .await;
+    let (s, v) = api.req("POST", &p, &[], Some(r#"{"metadata": {"k\n": "v"}}"#)).await;
     assert_eq!((s, v), (200, json!({"metadata": {"x": "1", "k": "v"}})));
 }
 

@@ -33,10 +33,7 @@ fn parse_curl(name: &str, cmd: &str) -> Request {
     let mut method = None;
     let mut headers: BTreeMap<String, (String, String)> = BTreeMap::new();
     headers.insert("accept".into(), ("Accept".into(), "*/*".into()));
-    headers.insert(
-        "user-agent".into(),
-        ("User-Agent".into(), "curl/8.14.1".into()),
-    );
+    headers.insert("user-agent".into(), ("User-Agent".into(), "curl/8.14.1".into()));
     let mut body = None;
     let mut url = None;
     let mut it = args.iter().skip(1);
@@ -53,10 +50,7 @@ fn parse_curl(name: &str, cmd: &str) -> Request {
                 if v.trim().is_empty() {
                     headers.remove(&k.to_ascii_lowercase());
                 } else {
-                    headers.insert(
-                        k.to_ascii_lowercase(),
-                        (k.to_string(), v.trim_start().to_string()),
-                    );
+                    headers.insert(k.to_ascii_lowercase(), (k.to_string(), v.trim_start().to_string()));
                 }
             }
             "--data-binary" => body = Some(it.next().expect("data").clone().into_bytes()),
@@ -64,13 +58,7 @@ fn parse_curl(name: &str, cmd: &str) -> Request {
             other => panic!("{name}: unexpected curl argument {other}"),
         }
     }
-    let method = method.unwrap_or_else(|| {
-        if body.is_some() {
-            "POST".into()
-        } else {
-            "GET".into()
-        }
-    });
+    let method = method.unwrap_or_else(|| if body.is_some() { "POST".into() } else { "GET".into() });
     Request {
         name: name.to_string(),
         method,
@@ -249,8 +237,7 @@ async fn replay(base: &str) -> (usize, usize) {
             assert_eq!(got, status, "setup step {method} {path} before {name}");
         }
         let request = parse_curl(name, cmd);
-        let expected =
-            parse_capture(&std::fs::read(dir.join(format!("{name}.http"))).expect("capture"));
+        let expected = parse_capture(&std::fs::read(dir.join(format!("{name}.http"))).expect("capture"));
         let got = send(base, &request).await;
         total += 1;
         if got == expected {

@@ -3,8 +3,7 @@
 //! (a GET when the change needs the current state, then one JSON-patch PATCH).
 
 use super::{
-    BackendError, BackendResult, Image, ImageBackend, ListQuery, PropertyChange, RequestContext,
-    GLANCE_BASE_PROPERTIES,
+    BackendError, BackendResult, Image, ImageBackend, ListQuery, PropertyChange, RequestContext, GLANCE_BASE_PROPERTIES,
 };
 use async_trait::async_trait;
 use serde_json::{json, Map, Value};
@@ -63,12 +62,7 @@ impl GlanceBackend {
         )
     }
 
-    fn request(
-        &self,
-        ctx: &RequestContext,
-        method: reqwest::Method,
-        url: &str,
-    ) -> reqwest::RequestBuilder {
+    fn request(&self, ctx: &RequestContext, method: reqwest::Method, url: &str) -> reqwest::RequestBuilder {
         self.http
             .request(method, url)
             .header("X-Auth-Token", &ctx.token)
@@ -85,11 +79,7 @@ impl GlanceBackend {
         idempotent: bool,
         build: impl Fn() -> reqwest::RequestBuilder,
     ) -> BackendResult<reqwest::Response> {
-        let attempts = if idempotent {
-            1 + self.settings.num_retries
-        } else {
-            1
-        };
+        let attempts = if idempotent { 1 + self.settings.num_retries } else { 1 };
         let mut last = BackendError::Unreachable("no attempt made".into());
         for attempt in 0..attempts {
             if attempt > 0 {
@@ -135,8 +125,7 @@ impl GlanceBackend {
                 BackendError::Unreachable(e.to_string())
             }
         })?;
-        serde_json::from_slice(&body)
-            .map_err(|e| BackendError::BadResponse(format!("invalid JSON: {e}")))
+        serde_json::from_slice(&body).map_err(|e| BackendError::BadResponse(format!("invalid JSON: {e}")))
     }
 
     /// Names of the base attributes of Glance's image schema, fetched once.
@@ -152,18 +141,13 @@ impl GlanceBackend {
                 let props = schema
                     .get("properties")
                     .and_then(Value::as_object)
-                    .ok_or_else(|| {
-                        BackendError::BadResponse("image schema has no properties".into())
-                    })?;
+                    .ok_or_else(|| BackendError::BadResponse("image schema has no properties".into()))?;
                 let base: HashSet<String> = props
                     .iter()
                     .filter(|(_, def)| def.get("is_base").and_then(Value::as_bool) != Some(false))
                     .map(|(name, _)| name.clone())
                     .collect();
-                tracing::info!(
-                    count = base.len(),
-                    "cached the image schema's base attributes"
-                );
+                tracing::info!(count = base.len(), "cached the image schema's base attributes");
                 Ok::<_, BackendError>(Arc::new(base))
             })
             .await;
@@ -171,12 +155,7 @@ impl GlanceBackend {
             Ok(set) => set.clone(),
             Err(e) => {
                 tracing::warn!(error = %e, "cannot read the image schema; using Glance's built-in base attributes");
-                Arc::new(
-                    GLANCE_BASE_PROPERTIES
-                        .iter()
-                        .map(|s| s.to_string())
-                        .collect(),
-                )
+                Arc::new(GLANCE_BASE_PROPERTIES.iter().map(|s| s.to_string()).collect())
             }
         }
     }
@@ -287,9 +266,7 @@ async fn error_from_response(resp: reqwest::Response) -> BackendError {
 /// everything that is not a base attribute into `properties` (in Glance's order).
 pub fn image_from_glance(value: Value, base: &HashSet<String>) -> BackendResult<Image> {
     let Value::Object(map) = value else {
-        return Err(BackendError::BadResponse(
-            "image is not a JSON object".into(),
-        ));
+        return Err(BackendError::BadResponse("image is not a JSON object".into()));
     };
     let mut img = Image::default();
     let s = |v: &Value| v.as_str().map(str::to_string);
@@ -320,11 +297,7 @@ pub fn image_from_glance(value: Value, base: &HashSet<String>) -> BackendResult<
             "tags" => {
                 img.tags = value
                     .as_array()
-                    .map(|a| {
-                        a.iter()
-                            .filter_map(|t| t.as_str().map(str::to_string))
-                            .collect()
-                    })
+                    .map(|a| a.iter().filter_map(|t| t.as_str().map(str::to_string)).collect())
                     .unwrap_or_default()
             }
             // self, file, schema, direct_url, locations, stores: links, not data.
@@ -479,10 +452,9 @@ impl ImageBackend for GlanceBackend {
         // keys (e.g. a trailing newline, which Nova's key pattern lets through); the
         // write did happen, so it is reported, not turned into an error.
         let differing = match &change {
-            PropertyChange::Merge(set) | PropertyChange::ReplaceAll(set) => set
-                .iter()
-                .filter(|(k, v)| saved.properties.get(*k) != Some(v))
-                .count(),
+            PropertyChange::Merge(set) | PropertyChange::ReplaceAll(set) => {
+                set.iter().filter(|(k, v)| saved.properties.get(*k) != Some(v)).count()
+            }
             PropertyChange::Remove(k) => usize::from(saved.properties.contains_key(k)),
         };
         if differing > 0 {

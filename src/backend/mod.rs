@@ -80,14 +80,8 @@ impl Image {
         m.insert("created_at".into(), Value::String(self.created_at.clone()));
         m.insert("updated_at".into(), Value::String(self.updated_at.clone()));
         m.insert("tags".into(), Value::from(self.tags.clone()));
-        m.insert(
-            "self".into(),
-            Value::String(format!("/v2/images/{}", self.id)),
-        );
-        m.insert(
-            "file".into(),
-            Value::String(format!("/v2/images/{}/file", self.id)),
-        );
+        m.insert("self".into(), Value::String(format!("/v2/images/{}", self.id)));
+        m.insert("file".into(), Value::String(format!("/v2/images/{}/file", self.id)));
         m.insert("schema".into(), Value::String("/v2/schemas/image".into()));
         m
     }

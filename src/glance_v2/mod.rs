@@ -7,14 +7,12 @@ use std::sync::Arc;
 
 /// Register the Glance v2 routes for `store`.
 pub fn configure(cfg: &mut web::ServiceConfig, store: EmbeddedStore, settings: Arc<Settings>) {
-    cfg.app_data(web::Data::new(store))
-        .app_data(web::Data::from(settings));
+    cfg.app_data(web::Data::new(store)).app_data(web::Data::from(settings));
 }
 
 /// Glance's (webob's) 404 page for a path it does not serve.
 pub async fn not_found(req: HttpRequest) -> HttpResponse {
-    let format =
-        crate::nova::fault::webob_format(req.headers().get("accept").and_then(|v| v.to_str().ok()));
+    let format = crate::nova::fault::webob_format(req.headers().get("accept").and_then(|v| v.to_str().ok()));
     let (ct, body) = crate::nova::fault::webob_page(
         format,
         "404 Not Found",

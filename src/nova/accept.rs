@@ -72,19 +72,10 @@ mod tests {
         let offers = ["application/json", "application/vnd.openstack.compute+json"];
         assert_eq!(best_offer("", &offers), None);
         assert_eq!(best_offer("*/*", &offers), Some(0));
-        assert_eq!(
-            best_offer("application/vnd.openstack.compute+json", &offers),
-            Some(1)
-        );
-        assert_eq!(
-            best_offer("application/json;q=0.5, application/*", &offers),
-            Some(1)
-        );
+        assert_eq!(best_offer("application/vnd.openstack.compute+json", &offers), Some(1));
+        assert_eq!(best_offer("application/json;q=0.5, application/*", &offers), Some(1));
         assert_eq!(best_offer("application/xml", &offers), None);
-        assert_eq!(
-            best_offer("text/html;q=0", &["text/html", "application/json"]),
-            None
-        );
+        assert_eq!(best_offer("text/html;q=0", &["text/html", "application/json"]), None);
         assert_eq!(best_offer("garbage", &offers), Some(0));
     }
 }

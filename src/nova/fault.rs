@@ -97,12 +97,7 @@ pub fn webob_format(accept: Option<&str>) -> WebobFormat {
 
 /// A webob error page: (content type, body). `status` is e.g. `404 Not Found`,
 /// `title` e.g. `Not Found`, `explanation` webob's sentence.
-pub fn webob_page(
-    format: WebobFormat,
-    status: &str,
-    title: &str,
-    explanation: &str,
-) -> (&'static str, Vec<u8>) {
+pub fn webob_page(format: WebobFormat, status: &str, title: &str, explanation: &str) -> (&'static str, Vec<u8>) {
     match format {
         WebobFormat::Html => (
             "text/html; charset=UTF-8",
@@ -138,27 +133,12 @@ mod tests {
 
     #[test]
     fn webob_404_pages_have_nova_bytes() {
-        let (ct, body) = webob_page(
-            WebobFormat::Plain,
-            "404 Not Found",
-            "Not Found",
-            NOT_FOUND_DEFAULT,
-        );
+        let (ct, body) = webob_page(WebobFormat::Plain, "404 Not Found", "Not Found", NOT_FOUND_DEFAULT);
         assert_eq!(ct, "text/plain; charset=UTF-8");
         assert_eq!(body.len(), 52);
-        let (_, body) = webob_page(
-            WebobFormat::Html,
-            "404 Not Found",
-            "Not Found",
-            NOT_FOUND_DEFAULT,
-        );
+        let (_, body) = webob_page(WebobFormat::Html, "404 Not Found", "Not Found", NOT_FOUND_DEFAULT);
         assert_eq!(body.len(), 154);
-        let (ct, body) = webob_page(
-            WebobFormat::Json,
-            "404 Not Found",
-            "Not Found",
-            NOT_FOUND_DEFAULT,
-        );
+        let (ct, body) = webob_page(WebobFormat::Json, "404 Not Found", "Not Found", NOT_FOUND_DEFAULT);
         assert_eq!(ct, "application/json");
         assert_eq!(
             String::from_utf8(body).unwrap(),

@@ -74,11 +74,7 @@ pub async fn delete(call: &Call<'_>, id: &str, key: &str) -> Result<Reply, Fault
     Ok(Reply::NoContent)
 }
 
-async fn write(
-    call: &Call<'_>,
-    id: &str,
-    change: PropertyChange,
-) -> Result<crate::backend::Image, Fault> {
+async fn write(call: &Call<'_>, id: &str, change: PropertyChange) -> Result<crate::backend::Image, Fault> {
     let quota = call.state.settings.api.metadata_items;
     let max = (quota >= 0).then_some(quota as usize);
     call.state
@@ -101,10 +97,7 @@ fn write_error(e: &BackendError, id: &str) -> Fault {
             status: 400 | 413,
             details,
         } => Fault::bad_request(format!("HTTP {details}")),
-        BackendError::Status {
-            status: 409,
-            details,
-        } => Fault::new(409, format!("HTTP {details}")),
+        BackendError::Status { status: 409, details } => Fault::new(409, format!("HTTP {details}")),
         BackendError::Status {
             status: 404 | 401 | 403,
             ..

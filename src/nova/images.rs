@@ -33,10 +33,7 @@ pub async fn index(call: &Call<'_>, detail: bool) -> Result<Reply, Fault> {
                 views::url_join(&[&call.links.app_url, &call.links.project_id, collection]),
                 query::next_query(&params, &last.id)
             );
-            out.insert(
-                "images_links".into(),
-                json!([{"rel": "next", "href": href}]),
-            );
+            out.insert("images_links".into(), json!([{"rel": "next", "href": href}]));
         }
     }
     Ok(Reply::Json(StatusCode::OK, Value::Object(out)))
@@ -48,10 +45,7 @@ fn list_error(e: &BackendError) -> Fault {
         return f;
     }
     match e {
-        BackendError::Status {
-            status: 400,
-            details,
-        } => Fault::bad_request(format!("HTTP {details}")),
+        BackendError::Status { status: 400, details } => Fault::bad_request(format!("HTTP {details}")),
         BackendError::Status {
             status: 401 | 403,
             details,
@@ -82,9 +76,7 @@ pub fn image_error(e: &BackendError, id: &str) -> Fault {
         BackendError::Status { status: 404, .. } => Fault::image_not_found(),
         // Nova lets ImageNotAuthorized escape `show` as a 500; we answer the 403
         // its metadata calls use for the same case.
-        BackendError::Status {
-            status: 401 | 403, ..
-        } => Fault::forbidden(format!("Not authorized for image {id}.")),
+        BackendError::Status { status: 401 | 403, .. } => Fault::forbidden(format!("Not authorized for image {id}.")),
         BackendError::Status { status, .. } => unexpected_glance(*status),
         _ => Fault::unexpected("nova.exception.NovaException"),
     }
@@ -95,17 +87,13 @@ pub async fn delete(call: &Call<'_>, id: &str) -> Result<Reply, Fault> {
         Ok(()) => Ok(Reply::NoContent),
         Err(e) => Err(match &e {
             BackendError::Status { status: 404, .. } => Fault::image_not_found(),
-            BackendError::Status {
-                status: 401 | 403, ..
-            } => Fault::forbidden("You are not allowed to delete the image."),
+            BackendError::Status { status: 401 | 403, .. } => {
+                Fault::forbidden("You are not allowed to delete the image.")
+            }
             // Nova answers 500 (ImageDeleteConflict is not expected); a conflict is a 409.
-            BackendError::Status {
-                status: 409,
-                details,
-            } => Fault::new(
-                409,
-                format!("Conflict deleting image. Reason: HTTP {details}."),
-            ),
+            BackendError::Status { status: 409, details } => {
+                Fault::new(409, format!("Conflict deleting image. Reason: HTTP {details}."))
+            }
             other => image_error(other, id),
         }),
     }

@@ -110,12 +110,7 @@ struct Meta<'a> {
     version: Option<String>,
 }
 
-fn finish(
-    mut builder: actix_web::HttpResponseBuilder,
-    meta: &Meta,
-    content_type: &str,
-    body: Vec<u8>,
-) -> HttpResponse {
+fn finish(mut builder: actix_web::HttpResponseBuilder, meta: &Meta, content_type: &str, body: Vec<u8>) -> HttpResponse {
     if let Some(v) = &meta.version {
         builder.insert_header((microversion::STANDARD_HEADER, format!("compute {v}")));
         builder.insert_header((microversion::LEGACY_HEADER, v.to_string()));
@@ -140,25 +135,11 @@ fn fault_response(fault: &Fault, meta: &Meta) -> HttpResponse {
     )
 }
 
-fn webob_response(
-    req: &HttpRequest,
-    status: StatusCode,
-    title: &str,
-    explanation: &str,
-    meta: &Meta,
-) -> HttpResponse {
+fn webob_response(req: &HttpRequest, status: StatusCode, title: &str, explanation: &str, meta: &Meta) -> HttpResponse {
     let format = fault::webob_format(header_str(req, header::ACCEPT.as_str()));
-    let status_line = format!(
-        "{} {}",
-        status.as_u16(),
-        status.canonical_reason().unwrap_or(title)
-    );
+    let status_line = format!("{} {}", status.as_u16(), status.canonical_reason().unwrap_or(title));
     let (ct, body) = fault::webob_page(format, &status_line, title, explanation);
-    let body = if req.method() == Method::HEAD {
-        Vec::new()
-    } else {
-        body
-    };
+    let body = if req.method() == Method::HEAD { Vec::new() } else { body };
     finish(HttpResponse::build(status), meta, ct, body)
 }
 
@@ -171,11 +152,7 @@ fn host_url(req: &HttpRequest) -> String {
     let host = header_str(req, header::HOST.as_str())
         .map(str::to_string)
         .unwrap_or_else(|| req.app_config().host().to_string());
-    let scheme = if req.app_config().secure() {
-        "https"
-    } else {
-        "http"
-    };
+    let scheme = if req.app_config().secure() { "https" } else { "http" };
     format!("{scheme}://{host}")
 }
 
@@ -187,11 +164,7 @@ fn decoded_path(req: &HttpRequest) -> String {
 }
 
 /// The single entry point of the compute listener.
-pub async fn entry(
-    req: HttpRequest,
-    payload: web::Payload,
-    state: web::Data<NovaState>,
-) -> HttpResponse {
+pub async fn entry(req: HttpRequest, payload: web::Payload, state: web::Data<NovaState>) -> HttpResponse {
     let path = decoded_path(&req);
     let state = state.get_ref();
     let host = host_url(&req);
@@ -224,11 +197,7 @@ pub async fn entry(
                     Err(resp) => return resp(&meta),
                 }
             }
-            let (id, app) = if legacy {
-                ("v2.0", "v2")
-            } else {
-                ("v2.1", "v2.1")
-            };
+            let (id, app) = if legacy { ("v2.0", "v2") } else { ("v2.1", "v2.1") };
             let self_url = update_link_prefix(&format!("{host}/{app}"), prefix);
             let body = versions::show(id, &self_url, max);
             return finish(
@@ -285,21 +254,22 @@ fn negotiate(req: &HttpRequest, max: Version) -> Result<Version, FaultResp> {
                 },
             )
         })),
-        Err(microversion::VersionError::NotSupported(v)) => {
-            Err(Box::new(move |meta: &Meta| {
-                let fault = Fault::new(
+        Err(microversion::VersionError::NotSupported(v)) => Err(Box::new(move |meta: &Meta| {
+            let fault = Fault::new(
                 406,
-                format!("Version {v} is not supported by the API. Minimum is {} and maximum is {max}.", microversion::MIN),
+                format!(
+                    "Version {v} is not supported by the API. Minimum is {} and maximum is {max}.",
+                    microversion::MIN
+                ),
             );
-                fault_response(
-                    &fault,
-                    &Meta {
-                        request_id: meta.request_id,
-                        version: Some(v.clone()),
-                    },
-                )
-            }))
-        }
+            fault_response(
+                &fault,
+                &Meta {
+                    request_id: meta.request_id,
+                    version: Some(v.clone()),
+                },
+            )
+        })),
     }
 }
 
@@ -341,8 +311,7 @@ async fn api(
         )
     };
     let max_body = state.settings.server.max_request_body;
-    let content_length =
-        header_str(req, header::CONTENT_LENGTH.as_str()).and_then(|v| v.trim().parse::<u64>().ok());
+    let content_length = header_str(req, header::CONTENT_LENGTH.as_str()).and_then(|v| v.trim().parse::<u64>().ok());
     if content_length.is_some_and(|n| n > max_body as u64) {
         return too_large(&plain);
     }
@@ -358,17 +327,9 @@ async fn api(
         let mut b = HttpResponse::Unauthorized();
         b.insert_header((
             header::WWW_AUTHENTICATE,
-            format!(
-                "Keystone uri=\"{}\"",
-                state.settings.auth.www_authenticate_uri
-            ),
+            format!("Keystone uri=\"{}\"", state.settings.auth.www_authenticate_uri),
         ));
-        return finish(
-            b,
-            &plain,
-            "application/json",
-            auth::unauthorized_body().to_vec(),
-        );
+        return finish(b, &plain, "application/json", auth::unauthorized_body().to_vec());
     };
 
     let Some(route) = routes::parse(req.method(), rest) else {
@@ -398,13 +359,7 @@ async fn api(
 
     // Content-Type of the body (absent or text/plain: none).
     if let Some(ct) = req.headers().get(header::CONTENT_TYPE) {
-        let mime = ct
-            .to_str()
-            .unwrap_or("\u{0}")
-            .split(';')
-            .next()
-            .unwrap_or("")
-            .trim();
+        let mime = ct.to_str().unwrap_or("\u{0}").split(';').next().unwrap_or("").trim();
         if !mime.is_empty() && mime != "text/plain" && !SUPPORTED.contains(&mime) {
             return fault_response(&Fault::new(415, "Unsupported Content-Type"), &meta);
         }
@@ -417,9 +372,7 @@ async fn api(
         } else {
             match serde_json::from_slice::<serde_json::Value>(&raw_body) {
                 Ok(v) => Some(v),
-                Err(_) => {
-                    return fault_response(&Fault::bad_request("Malformed request body"), &meta)
-                }
+                Err(_) => return fault_response(&Fault::bad_request("Malformed request body"), &meta),
             }
         }
     } else {
@@ -447,10 +400,7 @@ async fn api(
     }
 
     let full_url = format!("{host}{}", req.uri());
-    let app_url = update_link_prefix(
-        &format!("{host}/{app}"),
-        &state.settings.api.compute_link_prefix,
-    );
+    let app_url = update_link_prefix(&format!("{host}/{app}"), &state.settings.api.compute_link_prefix);
     let bookmark_url = update_link_prefix(host, &state.settings.api.compute_link_prefix);
     let project_in_url = !ctx.project_id.is_empty() && full_url.contains(&ctx.project_id);
     let links = views::Links {
@@ -505,11 +455,7 @@ async fn api(
         Ok(Reply::NoContent) => finish(HttpResponse::NoContent(), &meta, content_type, Vec::new()),
         Err(fault) => {
             if fault.code >= 500 {
-                tracing::error!(
-                    code = fault.code,
-                    endpoint = route.endpoint.name(),
-                    "request failed"
-                );
+                tracing::error!(code = fault.code, endpoint = route.endpoint.name(), "request failed");
             }
             fault_response(&fault, &meta)
         }
@@ -521,10 +467,7 @@ const SUPPORTED: &[&str] = &["application/json", "application/vnd.openstack.comp
 /// `best_match_content_type`: a `.json` path suffix, else `Accept`, else JSON.
 fn response_content_type(req: &HttpRequest, path: &str) -> &'static str {
     if let Some((_, ext)) = path.rsplit_once('.') {
-        if let Some(t) = SUPPORTED
-            .iter()
-            .find(|t| t.strip_prefix("application/") == Some(ext))
-        {
+        if let Some(t) = SUPPORTED.iter().find(|t| t.strip_prefix("application/") == Some(ext)) {
             return t;
         }
     }
@@ -543,10 +486,9 @@ pub fn unavailable(err: &BackendError) -> Option<Fault> {
             "The image service is unavailable. Please try again later.",
         )),
         BackendError::Timeout => Some(Fault::new(504, "The image service did not answer in time.")),
-        BackendError::BadResponse(_) | BackendError::Internal(_) => Some(Fault::new(
-            502,
-            "The image service answered something unexpected.",
-        )),
+        BackendError::BadResponse(_) | BackendError::Internal(_) => {
+            Some(Fault::new(502, "The image service answered something unexpected."))
+        }
         _ => None,
     }
 }

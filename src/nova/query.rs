@@ -67,11 +67,7 @@ fn positive_integer_problem(value: &str) -> Option<String> {
 
 /// The last value of `key` (webob's `params.get`).
 pub fn last<'a>(params: &'a [(String, String)], key: &str) -> Option<&'a str> {
-    params
-        .iter()
-        .rev()
-        .find(|(k, _)| k == key)
-        .map(|(_, v)| v.as_str())
+    params.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
 }
 
 fn int_param(params: &[(String, String)], key: &str) -> Option<u64> {
@@ -125,10 +121,7 @@ pub fn list_query(params: &[(String, String)]) -> ListQuery {
         } else {
             (key, value)
         };
-        match glance
-            .iter_mut()
-            .find(|(k, _): &&mut (String, String)| *k == name)
-        {
+        match glance.iter_mut().find(|(k, _): &&mut (String, String)| *k == name) {
             Some(entry) => entry.1 = value,
             None => glance.push((name, value)),
         }
@@ -138,17 +131,13 @@ pub fn list_query(params: &[(String, String)]) -> ListQuery {
         limit: int_param(params, "limit"),
         page_size: int_param(params, "page_size"),
         // An empty marker is not sent (`if params.get(param)`).
-        marker: last(params, "marker")
-            .filter(|m| !m.is_empty())
-            .map(str::to_string),
+        marker: last(params, "marker").filter(|m| !m.is_empty()).map(str::to_string),
     }
 }
 
 /// Whether a page of `count` items gets a next link (`_get_collection_links`).
 pub fn wants_next_link(params: &[(String, String)], count: usize, max_limit: u64) -> bool {
-    let limit = int_param(params, "limit")
-        .unwrap_or(max_limit)
-        .min(max_limit);
+    let limit = int_param(params, "limit").unwrap_or(max_limit).min(max_limit);
     count > 0 && limit == count as u64
 }
 
@@ -186,13 +175,34 @@ mod tests {
     #[test]
     fn positive_integer_messages_match_nova() {
         let cases = [
-            ("limit=0", "Invalid input for query parameters limit. Value: 0. 0 is less than the minimum of 1"),
-            ("limit=-1", "Invalid input for query parameters limit. Value: -1. '-1' does not match '^[0-9]*$'"),
-            ("limit=", "Invalid input for query parameters limit. Value: . '' should be non-empty"),
-            ("limit=2&limit=abc", "Invalid input for query parameters limit. Value: abc. 'abc' does not match '^[0-9]*$'"),
-            ("offset=x&limit=y", "Invalid input for query parameters limit. Value: y. 'y' does not match '^[0-9]*$'"),
-            ("page_size=0", "Invalid input for query parameters page_size. Value: 0. 0 is less than the minimum of 1"),
-            ("limit=%20", "Invalid input for query parameters limit. Value:  . ' ' does not match '^[0-9]*$'"),
+            (
+                "limit=0",
+                "Invalid input for query parameters limit. Value: 0. 0 is less than the minimum of 1",
+            ),
+            (
+                "limit=-1",
+                "Invalid input for query parameters limit. Value: -1. '-1' does not match '^[0-9]*$'",
+            ),
+            (
+                "limit=",
+                "Invalid input for query parameters limit. Value: . '' should be non-empty",
+            ),
+            (
+                "limit=2&limit=abc",
+                "Invalid input for query parameters limit. Value: abc. 'abc' does not match '^[0-9]*$'",
+            ),
+            (
+                "offset=x&limit=y",
+                "Invalid input for query parameters limit. Value: y. 'y' does not match '^[0-9]*$'",
+            ),
+            (
+                "page_size=0",
+                "Invalid input for query parameters page_size. Value: 0. 0 is less than the minimum of 1",
+            ),
+            (
+                "limit=%20",
+                "Invalid input for query parameters limit. Value:  . ' ' does not match '^[0-9]*$'",
+            ),
         ];
         for (q, msg) in cases {
             assert_eq!(validate(p(q)).unwrap_err().message, msg, "{q}");

@@ -132,11 +132,7 @@ mod tests {
         let table: Vec<(&str, String, Option<Endpoint>)> = vec![
             ("GET", "/images".into(), Some(Endpoint::ImagesIndex)),
             ("GET", "/images/detail".into(), Some(Endpoint::ImagesDetail)),
-            (
-                "GET",
-                format!("/images/{id}"),
-                Some(Endpoint::ImageShow(id.into())),
-            ),
+            ("GET", format!("/images/{id}"), Some(Endpoint::ImageShow(id.into()))),
             (
                 "DELETE",
                 format!("/images/{id}"),
@@ -207,11 +203,7 @@ mod tests {
             if path.starts_with("//") {
                 continue;
             }
-            assert_eq!(
-                got.clone().map(|r| r.endpoint),
-                expected,
-                "{method} {with_project}"
-            );
+            assert_eq!(got.clone().map(|r| r.endpoint), expected, "{method} {with_project}");
             if let Some(r) = got {
                 assert_eq!(r.project_id.as_deref(), Some(p));
             }
@@ -225,10 +217,7 @@ mod tests {
         );
         assert_eq!(parse(&Method::GET, &format!("/{p}")), None);
         assert_eq!(
-            parse(&Method::GET, "/deadbeef/images")
-                .unwrap()
-                .project_id
-                .as_deref(),
+            parse(&Method::GET, "/deadbeef/images").unwrap().project_id.as_deref(),
             Some("deadbeef")
         );
     }

@@ -36,20 +36,14 @@ fn invalid(path: &str, instance: &Value, message: String) -> Fault {
 
 /// Validate `body` and return the (validated) metadata object. `legacy` applies
 /// the soft rules of the `/v2` compatibility mode.
-pub fn metadata_body(
-    body: Option<&Value>,
-    kind: BodyKind,
-    legacy: bool,
-) -> Result<Map<String, Value>, Fault> {
+pub fn metadata_body(body: Option<&Value>, kind: BodyKind, legacy: bool) -> Result<Map<String, Value>, Fault> {
     let field = match kind {
         BodyKind::Metadata => "metadata",
         BodyKind::Meta => "meta",
     };
     let Some(Value::Object(top)) = body else {
         let shown = body.map_or_else(|| "None".to_string(), py_repr);
-        return Err(Fault::bad_request(format!(
-            "{shown} is not of type 'object'"
-        )));
+        return Err(Fault::bad_request(format!("{shown} is not of type 'object'")));
     };
     // properties → required → additionalProperties, as jsonschema iterates them.
     let mut result = None;
@@ -76,12 +70,7 @@ pub fn metadata_body(
     Ok(inner)
 }
 
-fn validate_inner(
-    field: &str,
-    inner: &Value,
-    kind: BodyKind,
-    legacy: bool,
-) -> Result<Map<String, Value>, Fault> {
+fn validate_inner(field: &str, inner: &Value, kind: BodyKind, legacy: bool) -> Result<Map<String, Value>, Fault> {
     let Value::Object(map) = inner else {
         return Err(invalid(
             field,
@@ -99,13 +88,7 @@ fn validate_inner(
                 return Err(invalid(k, v, format!("{} is too long", py_repr(v))));
             }
             Value::String(_) => {}
-            other => {
-                return Err(invalid(
-                    k,
-                    other,
-                    format!("{} is not of type 'string'", py_repr(other)),
-                ))
-            }
+            other => return Err(invalid(k, other, format!("{} is not of type 'string'", py_repr(other)))),
         }
     }
     let mut bad: Vec<&String> = map.keys().filter(|k| !key_matches(k)).collect();
@@ -139,11 +122,7 @@ fn validate_inner(
     }
     if let BodyKind::Meta = kind {
         if map.is_empty() {
-            return Err(invalid(
-                field,
-                inner,
-                format!("{} should be non-empty", py_repr(inner)),
-            ));
+            return Err(invalid(field, inner, format!("{} should be non-empty", py_repr(inner))));
         }
         if map.len() > 1 {
             return Err(invalid(
@@ -162,9 +141,7 @@ mod tests {
     use serde_json::json;
 
     fn msg(body: Option<Value>, kind: BodyKind, legacy: bool) -> String {
-        metadata_body(body.as_ref(), kind, legacy)
-            .unwrap_err()
-            .message
+        metadata_body(body.as_ref(), kind, legacy).unwrap_err().message
     }
 
     #[test]
@@ -188,11 +165,7 @@ mod tests {
             assert_eq!(msg(body.clone(), kind, false), expected, "{body:?}");
         }
         assert_eq!(
-            msg(
-                Some(json!({"metadata": {"k": long.clone()}})),
-                Metadata,
-                false
-            ),
+            msg(Some(json!({"metadata": {"k": long.clone()}})), Metadata, false),
             format!("Invalid input for field/attribute k. Value: {long}. '{long}' is too long")
         );
     }
@@ -206,12 +179,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(ok, json!({"k": "v"}).as_object().unwrap().clone());
-        assert!(metadata_body(
-            Some(&json!({"metadata": {"bad/key": "v"}})),
-            BodyKind::Metadata,
-            true
-        )
-        .is_ok());
+        assert!(metadata_body(Some(&json!({"metadata": {"bad/key": "v"}})), BodyKind::Metadata, true).is_ok());
         assert_eq!(
             msg(Some(json!({"metadata": {"bad/key": "v", "ok": "v"}})), BodyKind::Metadata, true),
             "Invalid input for field/attribute metadata. Value: {'bad/key': 'v', 'ok': 'v'}. Additional properties are not allowed ('bad/key' was unexpected)"

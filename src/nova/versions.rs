@@ -10,12 +10,7 @@ const V21_UPDATED: &str = "2013-07-23T11:33:21Z";
 fn entry(id: &str, max: Version) -> (Value, Value, Value, Value) {
     // (status, version, min_version, updated)
     if id == "v2.0" {
-        (
-            json!("DEPRECATED"),
-            json!(""),
-            json!(""),
-            json!(V20_UPDATED),
-        )
+        (json!("DEPRECATED"), json!(""), json!(""), json!(V20_UPDATED))
     } else {
         (
             json!("CURRENT"),

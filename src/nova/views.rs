@@ -66,9 +66,7 @@ pub fn format_date(glance_time: &str) -> Value {
         return Value::Null;
     }
     match chrono::DateTime::parse_from_rfc3339(glance_time) {
-        Ok(t) if t.offset().local_minus_utc() == 0 => {
-            Value::String(t.format("%Y-%m-%dT%H:%M:%SZ").to_string())
-        }
+        Ok(t) if t.offset().local_minus_utc() == 0 => Value::String(t.format("%Y-%m-%dT%H:%M:%SZ").to_string()),
         Ok(t) => Value::String(t.format("%Y-%m-%dT%H:%M:%S%:z").to_string()),
         // Glance always sends RFC 3339; pass anything else through untouched.
         Err(_) => Value::String(glance_time.to_string()),
@@ -117,19 +115,13 @@ pub fn detail(image: &Image, links: &Links) -> Value {
     m.insert("minRam".into(), json!(image.min_ram));
     m.insert("minDisk".into(), json!(image.min_disk));
     let instance_uuid = meta.get("instance_uuid").filter(|v| !v.is_null()).cloned();
-    let auto_disk_config = meta
-        .get("auto_disk_config")
-        .filter(|v| !v.is_null())
-        .cloned();
+    let auto_disk_config = meta.get("auto_disk_config").filter(|v| !v.is_null()).cloned();
     m.insert("metadata".into(), Value::Object(meta));
     m.insert("created".into(), format_date(&image.created_at));
     m.insert("updated".into(), format_date(&image.updated_at));
     m.insert("status".into(), json!(status));
     m.insert("progress".into(), json!(progress));
-    m.insert(
-        "OS-EXT-IMG-SIZE:size".into(),
-        json!(image.size.unwrap_or(0)),
-    );
+    m.insert("OS-EXT-IMG-SIZE:size".into(), json!(image.size.unwrap_or(0)));
     m.insert("links".into(), links.image_links(&image.id));
     if let Some(uuid) = instance_uuid {
         let uuid = match &uuid {
@@ -150,10 +142,7 @@ pub fn detail(image: &Image, links: &Links) -> Value {
             Value::Bool(b) => *b,
             other => bool_from_string(&other.to_string()),
         };
-        m.insert(
-            "OS-DCF:diskConfig".into(),
-            json!(if on { "AUTO" } else { "MANUAL" }),
-        );
+        m.insert("OS-DCF:diskConfig".into(), json!(if on { "AUTO" } else { "MANUAL" }));
     }
     Value::Object(m)
 }
@@ -203,12 +192,9 @@ mod tests {
     fn detail_view_has_nova_keys_in_order() {
         let mut img = image();
         img.properties.insert("instance_uuid".into(), json!("u1"));
+        img.properties.insert("auto_disk_config".into(), json!("false"));
         img.properties
-            .insert("auto_disk_config".into(), json!("false"));
-        img.properties.insert(
-            "block_device_mapping".into(),
-            json!("[{\"boot_index\": 0}]"),
-        );
+            .insert("block_device_mapping".into(), json!("[{\"boot_index\": 0}]"));
         let v = detail(&img, &links("p1"));
         let keys: Vec<&String> = v.as_object().unwrap().keys().collect();
         assert_eq!(
@@ -232,14 +218,8 @@ mod tests {
         assert_eq!(v["created"], "2024-01-07T00:00:00Z");
         assert_eq!(v["OS-EXT-IMG-SIZE:size"], 0);
         assert_eq!(v["OS-DCF:diskConfig"], "MANUAL");
-        assert_eq!(
-            v["metadata"]["block_device_mapping"],
-            json!([{"boot_index": 0}])
-        );
-        assert_eq!(
-            v["server"]["links"][0]["href"],
-            "http://h/v2.1/p1/servers/u1"
-        );
+        assert_eq!(v["metadata"]["block_device_mapping"], json!([{"boot_index": 0}]));
+        assert_eq!(v["server"]["links"][0]["href"], "http://h/v2.1/p1/servers/u1");
         assert_eq!(v["links"][1]["href"], "http://h/p1/images/i1");
         assert_eq!(v["links"][2]["href"], "http://g:9292/images/i1");
     }
@@ -254,13 +234,10 @@ mod tests {
             ("disabled", "MANUAL"),
         ] {
             let mut img = image();
-            img.properties
-                .insert("auto_disk_config".into(), json!(value));
+            img.properties.insert("auto_disk_config".into(), json!(value));
             assert_eq!(detail(&img, &links(""))["OS-DCF:diskConfig"], expected);
         }
-        assert!(detail(&image(), &links(""))
-            .get("OS-DCF:diskConfig")
-            .is_none());
+        assert!(detail(&image(), &links("")).get("OS-DCF:diskConfig").is_none());
         assert!(detail(&image(), &links("")).get("server").is_none());
     }
 
@@ -270,9 +247,6 @@ mod tests {
             url_join(&["http://h/v2.1", "", "images", "x"]),
             "http://h/v2.1/images/x"
         );
-        assert_eq!(
-            url_join(&["http://h/", "p", "images", ""]),
-            "http://h/p/images/"
-        );
+        assert_eq!(url_join(&["http://h/", "p", "images", ""]), "http://h/p/images/");
     }
 }

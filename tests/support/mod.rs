@@ -31,10 +31,7 @@ pub fn glance_url(var: &str) -> Option<String> {
 pub fn settings(pairs: &[(&str, &str)]) -> Settings {
     let overrides = Overrides {
         config_file: None,
-        pairs: pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect(),
+        pairs: pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
     };
     Settings::load_with_env(&overrides, false).expect("test settings")
 }
@@ -155,8 +152,5 @@ pub fn start(settings: Settings) -> Service {
 }
 
 pub fn client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .no_proxy()
-        .build()
-        .expect("client")
+    reqwest::Client::builder().no_proxy().build().expect("client")
 }

@@ -131,10 +131,7 @@ fn plan(count: usize) -> Vec<(Map<String, Value>, usize, bool)> {
         if i == 17 {
             body.insert("visibility".into(), json!("community"));
         }
-        body.insert(
-            "tags".into(),
-            json!(["harness", format!("tpl{}", i % templates.len())]),
-        );
+        body.insert("tags".into(), json!(["harness", format!("tpl{}", i % templates.len())]));
         out.push((body, t.bytes, t.deactivate));
     }
     out
@@ -219,10 +216,7 @@ pub fn new_image(body: &Map<String, Value>) -> nova_images_proxy::backend::embed
 }
 
 /// Create the `count` reference images in an embedded store.
-pub async fn seed_store(
-    store: &nova_images_proxy::backend::embedded::EmbeddedStore,
-    count: usize,
-) -> Vec<String> {
+pub async fn seed_store(store: &nova_images_proxy::backend::embedded::EmbeddedStore, count: usize) -> Vec<String> {
     let ctx = super::seed_context();
     let mut ids = Vec::new();
     for (body, bytes, deactivate) in plan(count) {
@@ -231,19 +225,12 @@ pub async fn seed_store(
         if bytes > 0 {
             let data = bytes::Bytes::from(image_bytes(&id, bytes));
             store
-                .upload(
-                    &ctx,
-                    &id,
-                    futures_util::stream::iter([Ok::<_, std::io::Error>(data)]),
-                )
+                .upload(&ctx, &id, futures_util::stream::iter([Ok::<_, std::io::Error>(data)]))
                 .await
                 .expect("upload");
         }
         if deactivate {
-            store
-                .set_active(&ctx, &id, false)
-                .await
-                .expect("deactivate");
+            store.set_active(&ctx, &id, false).await.expect("deactivate");
         }
         ids.push(id);
     }

@@ -57,13 +57,10 @@ pub fn open(path: &Path) -> BackendResult<Connection> {
     let conn = Connection::open(path).map_err(internal)?;
     conn.busy_timeout(std::time::Duration::from_secs(10))
         .map_err(internal)?;
-    conn.pragma_update(None, "journal_mode", "WAL")
-        .map_err(internal)?;
+    conn.pragma_update(None, "journal_mode", "WAL").map_err(internal)?;
     // WAL + synchronous=FULL: a committed transaction survives power loss.
-    conn.pragma_update(None, "synchronous", "FULL")
-        .map_err(internal)?;
-    conn.pragma_update(None, "foreign_keys", "ON")
-        .map_err(internal)?;
+    conn.pragma_update(None, "synchronous", "FULL").map_err(internal)?;
+    conn.pragma_update(None, "foreign_keys", "ON").map_err(internal)?;
     conn.execute_batch(SCHEMA).map_err(internal)?;
     Ok(conn)
 }
@@ -116,16 +113,12 @@ pub fn display_time(stored: &str) -> String {
 
 /// Now, at microsecond precision, as stored.
 pub fn now() -> String {
-    chrono::Utc::now()
-        .format("%Y-%m-%dT%H:%M:%S%.6fZ")
-        .to_string()
+    chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
 }
 
 fn load_details(conn: &Connection, rec: &mut Record) -> BackendResult<()> {
     let mut stmt = conn
-        .prepare_cached(
-            "SELECT name, value FROM image_properties WHERE image_id = ?1 ORDER BY position",
-        )
+        .prepare_cached("SELECT name, value FROM image_properties WHERE image_id = ?1 ORDER BY position")
         .map_err(internal)?;
     let rows = stmt
         .query_map([&rec.image.id], |r| {
@@ -153,10 +146,7 @@ pub fn get(conn: &Connection, id: &str) -> BackendResult<Option<Record>> {
     let mut stmt = conn
         .prepare_cached(&format!("SELECT {COLUMNS} FROM images WHERE id = ?1"))
         .map_err(internal)?;
-    let rec = stmt
-        .query_row([id], from_row)
-        .optional()
-        .map_err(internal)?;
+    let rec = stmt.query_row([id], from_row).optional().map_err(internal)?;
     match rec {
         Some(mut r) => {
             load_details(conn, &mut r)?;
@@ -179,11 +169,8 @@ pub fn all_live(conn: &Connection) -> BackendResult<Vec<Record>> {
         out.push(r.map_err(internal)?);
     }
     // Properties and tags of all live images in two queries.
-    let by_id: std::collections::HashMap<String, usize> = out
-        .iter()
-        .enumerate()
-        .map(|(i, r)| (r.image.id.clone(), i))
-        .collect();
+    let by_id: std::collections::HashMap<String, usize> =
+        out.iter().enumerate().map(|(i, r)| (r.image.id.clone(), i)).collect();
     let mut stmt = conn
         .prepare_cached(
             "SELECT p.image_id, p.name, p.value FROM image_properties p JOIN images i ON i.id = p.image_id \
@@ -192,11 +179,7 @@ pub fn all_live(conn: &Connection) -> BackendResult<Vec<Record>> {
         .map_err(internal)?;
     let rows = stmt
         .query_map([], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, String>(2)?,
-            ))
+            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?))
         })
         .map_err(internal)?;
     for row in rows {
@@ -233,14 +216,7 @@ pub fn insert(conn: &Connection, image: &Image, created_us: &str) -> BackendResu
         ],
     )
     .map_err(internal)?;
-    save_details(
-        conn,
-        &image.id,
-        &Map::new(),
-        &image.properties,
-        &[],
-        &image.tags,
-    )
+    save_details(conn, &image.id, &Map::new(), &image.properties, &[], &image.tags)
 }
 
 /// Write `after` over the stored `before` (same id): columns, then the
@@ -252,9 +228,23 @@ pub fn update(conn: &Connection, before: &Image, after: &Image) -> BackendResult
          os_hash_algo = ?8, os_hash_value = ?9, owner = ?10, size = ?11, virtual_size = ?12, container_format = ?13, \
          disk_format = ?14, min_ram = ?15, min_disk = ?16, updated_at = ?17 WHERE id = ?1",
         params![
-            after.id, after.name, after.status, after.visibility, after.protected, after.os_hidden, after.checksum,
-            after.os_hash_algo, after.os_hash_value, after.owner, after.size, after.virtual_size,
-            after.container_format, after.disk_format, after.min_ram, after.min_disk, now
+            after.id,
+            after.name,
+            after.status,
+            after.visibility,
+            after.protected,
+            after.os_hidden,
+            after.checksum,
+            after.os_hash_algo,
+            after.os_hash_value,
+            after.owner,
+            after.size,
+            after.virtual_size,
+            after.container_format,
+            after.disk_format,
+            after.min_ram,
+            after.min_disk,
+            now
         ],
     )
     .map_err(internal)?;

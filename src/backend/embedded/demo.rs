@@ -43,9 +43,7 @@ pub async fn load(store: &EmbeddedStore) -> BackendResult<usize> {
         min_disk: 1,
         min_ram: 64,
         tags: vec!["demo".into()],
-        properties: props(
-            json!({"os_distro": "demo", "hw_disk_bus": "virtio", "auto_disk_config": "False"}),
-        ),
+        properties: props(json!({"os_distro": "demo", "hw_disk_bus": "virtio", "auto_disk_config": "False"})),
         ..Default::default()
     };
     let snapshot = NewImage {
@@ -67,11 +65,7 @@ pub async fn load(store: &EmbeddedStore) -> BackendResult<usize> {
     };
     let disk = bytes::Bytes::from(demo_disk());
     let mut n = 0;
-    for (new, data) in [
-        (base, Some(disk.clone())),
-        (snapshot, Some(disk)),
-        (queued, None),
-    ] {
+    for (new, data) in [(base, Some(disk.clone())), (snapshot, Some(disk)), (queued, None)] {
         let id = new.id.clone().unwrap_or_default();
         store.create(&ctx, new).await?;
         if let Some(d) = data {

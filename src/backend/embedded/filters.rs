@@ -89,11 +89,7 @@ fn parse_time(value: &str) -> Option<chrono::DateTime<chrono::Utc>> {
         return Some(t.with_timezone(&chrono::Utc));
     }
     // oslo's parse_isotime also takes a time without zone (UTC) and a date.
-    for fmt in [
-        "%Y-%m-%dT%H:%M:%S%.f",
-        "%Y-%m-%dT%H:%M:%S",
-        "%Y-%m-%dT%H:%M",
-    ] {
+    for fmt in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M"] {
         if let Ok(t) = chrono::NaiveDateTime::parse_from_str(value, fmt) {
             return Some(t.and_utc());
         }
@@ -143,11 +139,7 @@ fn predicate(key: &str, value: &str) -> Result<Pred, BackendError> {
                 .parse()
                 .map_err(|_| bad_request(&format!("Invalid value for option {key}: {value}")))?;
             let min = key == "size_min";
-            Box::new(move |r| {
-                r.image
-                    .size
-                    .is_some_and(|s| if min { s >= n } else { s <= n })
-            })
+            Box::new(move |r| r.image.size.is_some_and(|s| if min { s >= n } else { s <= n }))
         }
         // Integer columns: a value that is not an integer matches nothing.
         "min_ram" | "min_disk" | "size" | "virtual_size" => {
@@ -167,34 +159,28 @@ fn predicate(key: &str, value: &str) -> Result<Pred, BackendError> {
             let b = match value.to_ascii_lowercase().as_str() {
                 "true" => true,
                 "false" => false,
-                _ => return Err(bad_request(&format!("Invalid value '{value}' for '{key}' filter. Valid values are 'true' or 'false'."))),
+                _ => {
+                    return Err(bad_request(&format!(
+                        "Invalid value '{value}' for '{key}' filter. Valid values are 'true' or 'false'."
+                    )))
+                }
             };
             let prot = key == "protected";
-            Box::new(move |r| {
-                (if prot {
-                    r.image.protected
-                } else {
-                    r.image.os_hidden
-                }) == b
-            })
+            Box::new(move |r| (if prot { r.image.protected } else { r.image.os_hidden }) == b)
         }
         "name" => Box::new(move |r| r.image.name.as_deref() == Some(v.as_str())),
         "status" => Box::new(move |r| r.image.status == v),
         "visibility" => Box::new(move |r| r.image.visibility == v),
         "owner" => Box::new(move |r| r.image.owner.as_deref() == Some(v.as_str())),
         "checksum" => Box::new(move |r| r.image.checksum.as_deref() == Some(v.as_str())),
-        "container_format" => {
-            Box::new(move |r| r.image.container_format.as_deref() == Some(v.as_str()))
-        }
+        "container_format" => Box::new(move |r| r.image.container_format.as_deref() == Some(v.as_str())),
         "disk_format" => Box::new(move |r| r.image.disk_format.as_deref() == Some(v.as_str())),
         "id" => Box::new(move |r| r.image.id == v),
         "tag" => Box::new(move |r| r.image.tags.contains(&v)),
         // Anything else is an extra property, matched exactly.
         other => {
             let k = other.to_string();
-            Box::new(move |r| {
-                r.image.properties.get(&k).and_then(|p| p.as_str()) == Some(v.as_str())
-            })
+            Box::new(move |r| r.image.properties.get(&k).and_then(|p| p.as_str()) == Some(v.as_str()))
         }
     })
 }
@@ -207,13 +193,9 @@ pub fn select(
     marker: Option<&str>,
     limit: Option<u64>,
 ) -> Result<Vec<Record>, BackendError> {
-    let preds: Vec<Pred> = filters
-        .iter()
-        .map(|(k, v)| predicate(k, v))
-        .collect::<Result<_, _>>()?;
+    let preds: Vec<Pred> = filters.iter().map(|(k, v)| predicate(k, v)).collect::<Result<_, _>>()?;
     let has_visibility = filters.iter().any(|(k, _)| k == "visibility");
-    let mut visible_records: Vec<Record> =
-        records.into_iter().filter(|r| visible(r, ctx)).collect();
+    let mut visible_records: Vec<Record> = records.into_iter().filter(|r| visible(r, ctx)).collect();
     // The marker only has to be an image the requester may see (not one the
     // listing shows): paging continues after its place in the order.
     if let Some(m) = marker {

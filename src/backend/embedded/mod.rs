@@ -12,9 +12,7 @@ mod db;
 pub mod demo;
 pub mod filters;
 
-use super::{
-    BackendError, BackendResult, Image, ImageBackend, ListQuery, PropertyChange, RequestContext,
-};
+use super::{BackendError, BackendResult, Image, ImageBackend, ListQuery, PropertyChange, RequestContext};
 use async_trait::async_trait;
 use bytes::Bytes;
 use db::Record;
@@ -69,9 +67,8 @@ impl EmbeddedStore {
     /// `dir/staging/`. Uploads a crash interrupted are rolled back to `queued`.
     pub fn open(dir: &Path) -> BackendResult<EmbeddedStore> {
         for sub in ["images", "staging"] {
-            std::fs::create_dir_all(dir.join(sub)).map_err(|e| {
-                BackendError::Internal(format!("cannot create {}: {e}", dir.join(sub).display()))
-            })?;
+            std::fs::create_dir_all(dir.join(sub))
+                .map_err(|e| BackendError::Internal(format!("cannot create {}: {e}", dir.join(sub).display())))?;
         }
         // Partial uploads never become visible: whatever is left in staging goes.
         if let Ok(entries) = std::fs::read_dir(dir.join("staging")) {
@@ -109,21 +106,13 @@ impl EmbeddedStore {
     ) -> BackendResult<T> {
         let inner = self.inner.clone();
         tokio::task::spawn_blocking(move || {
-            let conn = inner
-                .readers
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .pop();
+            let conn = inner.readers.lock().unwrap_or_else(|p| p.into_inner()).pop();
             let conn = match conn {
                 Some(c) => c,
                 None => db::open(&inner.db_path)?,
             };
             let out = f(&conn);
-            inner
-                .readers
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .push(conn);
+            inner.readers.lock().unwrap_or_else(|p| p.into_inner()).push(conn);
             out
         })
         .await
@@ -158,14 +147,9 @@ impl EmbeddedStore {
             .clone()
             .or_else(|| (!ctx.project_id.is_empty()).then(|| ctx.project_id.clone()));
         self.write(move |conn| {
-            let id = new
-                .id
-                .clone()
-                .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+            let id = new.id.clone().unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
             if db::get(conn, &id)?.is_some() {
-                return Err(conflict(&format!(
-                    "Image with identifier {id} already exists!"
-                )));
+                return Err(conflict(&format!("Image with identifier {id} already exists!")));
             }
             let now = db::now();
             let mut tags = new.tags.clone();
@@ -226,12 +210,7 @@ impl EmbeddedStore {
     }
 
     /// `deactivate` (active → deactivated) or `reactivate` (deactivated → active).
-    pub async fn set_active(
-        &self,
-        ctx: &RequestContext,
-        id: &str,
-        active: bool,
-    ) -> BackendResult<Image> {
+    pub async fn set_active(&self, ctx: &RequestContext, id: &str, active: bool) -> BackendResult<Image> {
         self.modify(ctx, id, move |img| {
             match (img.status.as_str(), active) {
                 ("active", false) => img.status = "deactivated".into(),
@@ -239,9 +218,7 @@ impl EmbeddedStore {
                 ("active", true) | ("deactivated", false) => {}
                 (status, _) => {
                     let verb = if active { "reactivate" } else { "deactivate" };
-                    return Err(forbidden(&format!(
-                        "Not allowed to {verb} image in status '{status}'"
-                    )));
+                    return Err(forbidden(&format!("Not allowed to {verb} image in status '{status}'")));
                 }
             }
             Ok(())
@@ -252,12 +229,7 @@ impl EmbeddedStore {
     /// Store the image data from `body` (Glance `PUT /v2/images/{id}/file`): the
     /// image is `saving` meanwhile, `active` once the fsynced file is in place,
     /// and back to `queued` with nothing kept if the body breaks off.
-    pub async fn upload<S, E>(
-        &self,
-        ctx: &RequestContext,
-        id: &str,
-        mut body: S,
-    ) -> BackendResult<Image>
+    pub async fn upload<S, E>(&self, ctx: &RequestContext, id: &str, mut body: S) -> BackendResult<Image>
     where
         S: Stream<Item = Result<Bytes, E>> + Unpin,
         E: std::fmt::Display,
@@ -284,8 +256,7 @@ impl EmbeddedStore {
             let (mut md5, mut sha) = (Md5::new(), Sha512::new());
             let mut size: i64 = 0;
             while let Some(chunk) = body.next().await {
-                let chunk = chunk
-                    .map_err(|e| BackendError::Unreachable(format!("upload interrupted: {e}")))?;
+                let chunk = chunk.map_err(|e| BackendError::Unreachable(format!("upload interrupted: {e}")))?;
                 md5.update(&chunk);
                 sha.update(&chunk);
                 size += chunk.len() as i64;
@@ -296,12 +267,10 @@ impl EmbeddedStore {
             let dest = self.file_path(&id_owned);
             tokio::fs::rename(&staging, &dest).await.map_err(io_err)?;
             let dir = self.inner.dir.join("images");
-            tokio::task::spawn_blocking(move || {
-                std::fs::File::open(dir).and_then(|d| d.sync_all())
-            })
-            .await
-            .map_err(|e| BackendError::Internal(e.to_string()))?
-            .map_err(io_err)?;
+            tokio::task::spawn_blocking(move || std::fs::File::open(dir).and_then(|d| d.sync_all()))
+                .await
+                .map_err(|e| BackendError::Internal(e.to_string()))?
+                .map_err(io_err)?;
             Ok::<_, BackendError>((size, hex(&md5.finalize()), hex(&sha.finalize())))
         }
         .await;
@@ -333,9 +302,7 @@ impl EmbeddedStore {
     /// The data file of an active image (Glance: 403 deactivated, 404 otherwise).
     pub async fn open_file(&self, ctx: &RequestContext, id: &str) -> BackendResult<ImageFile> {
         let (c, i) = (ctx.clone(), id.to_string());
-        let image = self
-            .read(move |conn| Ok(Self::live(conn, &c, &i)?.image))
-            .await?;
+        let image = self.read(move |conn| Ok(Self::live(conn, &c, &i)?.image)).await?;
         match image.status.as_str() {
             "active" => Ok(ImageFile {
                 path: self.file_path(&image.id),
@@ -379,13 +346,7 @@ impl ImageBackend for EmbeddedStore {
         let (ctx, query) = (ctx.clone(), query.clone());
         self.read(move |conn| {
             let records = db::all_live(conn)?;
-            let selected = filters::select(
-                records,
-                &ctx,
-                &query.filters,
-                query.marker.as_deref(),
-                query.limit,
-            )?;
+            let selected = filters::select(records, &ctx, &query.filters, query.marker.as_deref(), query.limit)?;
             Ok(selected.into_iter().map(|r| r.image).collect())
         })
         .await
@@ -393,8 +354,7 @@ impl ImageBackend for EmbeddedStore {
 
     async fn get(&self, ctx: &RequestContext, id: &str) -> BackendResult<Image> {
         let (ctx, id) = (ctx.clone(), id.to_string());
-        self.read(move |conn| Ok(Self::live(conn, &ctx, &id)?.image))
-            .await
+        self.read(move |conn| Ok(Self::live(conn, &ctx, &id)?.image)).await
     }
 
     async fn delete(&self, ctx: &RequestContext, id: &str) -> BackendResult<()> {
@@ -402,9 +362,7 @@ impl ImageBackend for EmbeddedStore {
         self.write(move |conn| {
             let rec = Self::live(conn, &c, &i)?;
             if rec.image.protected {
-                return Err(forbidden(&format!(
-                    "Image {i} is protected and cannot be deleted."
-                )));
+                return Err(forbidden(&format!("Image {i} is protected and cannot be deleted.")));
             }
             db::mark_deleted(conn, &i)
         })
@@ -431,9 +389,7 @@ impl ImageBackend for EmbeddedStore {
                         props.insert(key(&k), v);
                     }
                 }
-                PropertyChange::ReplaceAll(set) => {
-                    *props = set.into_iter().map(|(k, v)| (key(&k), v)).collect()
-                }
+                PropertyChange::ReplaceAll(set) => *props = set.into_iter().map(|(k, v)| (key(&k), v)).collect(),
                 PropertyChange::Remove(k) => {
                     if props.shift_remove(&key(&k)).is_none() {
                         return Err(BackendError::KeyNotFound);
