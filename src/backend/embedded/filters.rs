@@ -2,7 +2,7 @@
 //! marker and limit, with Glance's error messages.
 
 use super::db::Record;
-use crate::backend::{BackendError, RequestContext};
+use crate::backend::{BackendError, Image, RequestContext};
 
 /// A Glance 400 as python-glanceclient reports it (`400 Bad Request: <html-escaped message>`).
 pub fn bad_request(message: &str) -> BackendError {
@@ -185,31 +185,33 @@ fn predicate(key: &str, value: &str) -> Result<Pred, BackendError> {
     })
 }
 
-/// Apply `filters`, `marker` and `limit` to `records` (already in Glance's order).
+/// Apply `filters`, `marker` and `limit` to `records` (already in Glance's
+/// order); only the selected images are copied.
 pub fn select(
-    records: Vec<Record>,
+    records: &[Record],
     ctx: &RequestContext,
     filters: &[(String, String)],
     marker: Option<&str>,
     limit: Option<u64>,
-) -> Result<Vec<Record>, BackendError> {
+) -> Result<Vec<Image>, BackendError> {
     let preds: Vec<Pred> = filters.iter().map(|(k, v)| predicate(k, v)).collect::<Result<_, _>>()?;
     let has_visibility = filters.iter().any(|(k, _)| k == "visibility");
-    let mut visible_records: Vec<Record> = records.into_iter().filter(|r| visible(r, ctx)).collect();
+    let mut start = 0;
     // The marker only has to be an image the requester may see (not one the
     // listing shows): paging continues after its place in the order.
     if let Some(m) = marker {
-        let pos = visible_records
+        let pos = records
             .iter()
-            .position(|r| r.image.id == m)
+            .position(|r| r.image.id == m && visible(r, ctx))
             .ok_or_else(|| bad_request(&format!("No image found with ID {m}")))?;
-        visible_records.drain(..=pos);
+        start = pos + 1;
     }
-    visible_records.retain(|r| has_visibility || listed_by_default(r, ctx));
-    let limit = limit.unwrap_or(u64::MAX);
-    Ok(visible_records
-        .into_iter()
+    let limit = usize::try_from(limit.unwrap_or(u64::MAX)).unwrap_or(usize::MAX);
+    Ok(records[start..]
+        .iter()
+        .filter(|r| visible(r, ctx) && (has_visibility || listed_by_default(r, ctx)))
         .filter(|r| preds.iter().all(|p| p(r)))
-        .take(limit as usize)
+        .take(limit)
+        .map(|r| r.image.clone())
         .collect())
 }

@@ -55,6 +55,9 @@ struct Inner {
     writer: Mutex<Connection>,
     readers: Mutex<Vec<Connection>>,
     db_path: PathBuf,
+    /// The live images in list order, as of SQLite `data_version` (which moves
+    /// whenever any connection, in this process or another, commits).
+    snapshot: Mutex<(Connection, Option<(i64, Arc<Vec<Record>>)>)>,
 }
 
 #[derive(Clone)]
@@ -90,6 +93,7 @@ impl EmbeddedStore {
                 dir: dir.to_path_buf(),
                 writer: Mutex::new(writer),
                 readers: Mutex::new(Vec::new()),
+                snapshot: Mutex::new((db::open(&db_path)?, None)),
                 db_path,
             }),
         })
@@ -343,13 +347,25 @@ impl ImageBackend for EmbeddedStore {
     }
 
     async fn list(&self, ctx: &RequestContext, query: &ListQuery) -> BackendResult<Vec<Image>> {
-        let (ctx, query) = (ctx.clone(), query.clone());
-        self.read(move |conn| {
-            let records = db::all_live(conn)?;
-            let selected = filters::select(records, &ctx, &query.filters, query.marker.as_deref(), query.limit)?;
-            Ok(selected.into_iter().map(|r| r.image).collect())
+        let (ctx, query, inner) = (ctx.clone(), query.clone(), self.inner.clone());
+        tokio::task::spawn_blocking(move || {
+            let records = {
+                let mut guard = inner.snapshot.lock().unwrap_or_else(|p| p.into_inner());
+                let (conn, cached) = &mut *guard;
+                let version: i64 = conn.query_row("PRAGMA data_version", [], |r| r.get(0)).map_err(db::internal)?;
+                match cached {
+                    Some((v, records)) if *v == version => records.clone(),
+                    _ => {
+                        let records = Arc::new(db::all_live(conn)?);
+                        *cached = Some((version, records.clone()));
+                        records
+                    }
+                }
+            };
+            filters::select(&records, &ctx, &query.filters, query.marker.as_deref(), query.limit)
         })
         .await
+        .map_err(|e| BackendError::Internal(format!("store task: {e}")))?
     }
 
     async fn get(&self, ctx: &RequestContext, id: &str) -> BackendResult<Image> {
