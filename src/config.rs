@@ -30,6 +30,8 @@ pub struct ServerSettings {
     pub workers: usize,
     /// Largest request body accepted (oslo.middleware `max_request_body_size`).
     pub max_request_body: usize,
+    /// `GET /healthcheck` also checks that the image backend answers (503 if not).
+    pub healthcheck_backend: bool,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -89,6 +91,7 @@ bind = "127.0.0.1:8774"
 image_bind = ""
 workers = 0
 max_request_body = 114688
+healthcheck_backend = false
 
 [glance]
 url = ""

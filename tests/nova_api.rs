@@ -652,3 +652,54 @@ on_both_backends!(
     auth_uses_the_token_only,
     writes_nova_fumbles_succeed
 );
+
+#[actix_web::test]
+async fn healthcheck_needs_no_token_and_can_check_the_backend() {
+    let api = Api::new(&Backend::Embedded, &[("server.healthcheck_backend", "true")]);
+    let r = api
+        .client
+        .get(format!("{}/healthcheck", api.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    assert_eq!(r.text().await.unwrap(), "OK");
+    let r = api
+        .client
+        .head(format!("{}/healthcheck", api.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 204);
+    let r = api
+        .client
+        .get(format!("{}/healthcheck", api.base))
+        .header("Accept", "application/json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.text().await.unwrap(), r#"{"detailed": false, "reasons": ["OK"]}"#);
+    // A Glance nobody listens for: 503 only when told to check it.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let down = Backend::Glance(format!("http://127.0.0.1:{port}"));
+    let checked = Api::new(&down, &[("server.healthcheck_backend", "true")]);
+    let r = checked
+        .client
+        .get(format!("{}/healthcheck", checked.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 503);
+    let unchecked = Api::new(&down, &[]);
+    let r = unchecked
+        .client
+        .get(format!("{}/healthcheck", unchecked.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+}

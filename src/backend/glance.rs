@@ -363,6 +363,18 @@ impl ImageBackend for GlanceBackend {
         self.settings.url.clone()
     }
 
+    async fn ping(&self) -> BackendResult<()> {
+        // Any HTTP answer means Glance is there; its version document needs no token.
+        let url = format!("{}/versions", self.base);
+        self.http.get(&url).send().await.map(|_| ()).map_err(|e| {
+            if e.is_timeout() {
+                BackendError::Timeout
+            } else {
+                BackendError::Unreachable(e.to_string())
+            }
+        })
+    }
+
     async fn list(&self, ctx: &RequestContext, query: &ListQuery) -> BackendResult<Vec<Image>> {
         let base = self.base_properties(ctx).await;
         let mut out = Vec::new();

@@ -184,6 +184,9 @@ pub trait ImageBackend: Send + Sync + 'static {
     /// A name for logs (`glance http://…`, `embedded ./data`).
     fn describe(&self) -> String;
 
+    /// Whether the backend answers at all (for the health check).
+    async fn ping(&self) -> BackendResult<()>;
+
     /// The URL Nova's `alternate` links point at by default.
     fn public_image_url(&self) -> String;
 

@@ -346,13 +346,20 @@ impl ImageBackend for EmbeddedStore {
         String::new()
     }
 
+    async fn ping(&self) -> BackendResult<()> {
+        self.read(|conn| conn.query_row("SELECT 1", [], |_| Ok(())).map_err(db::internal))
+            .await
+    }
+
     async fn list(&self, ctx: &RequestContext, query: &ListQuery) -> BackendResult<Vec<Image>> {
         let (ctx, query, inner) = (ctx.clone(), query.clone(), self.inner.clone());
         tokio::task::spawn_blocking(move || {
             let records = {
                 let mut guard = inner.snapshot.lock().unwrap_or_else(|p| p.into_inner());
                 let (conn, cached) = &mut *guard;
-                let version: i64 = conn.query_row("PRAGMA data_version", [], |r| r.get(0)).map_err(db::internal)?;
+                let version: i64 = conn
+                    .query_row("PRAGMA data_version", [], |r| r.get(0))
+                    .map_err(db::internal)?;
                 match cached {
                     Some((v, records)) if *v == version => records.clone(),
                     _ => {
