@@ -57,8 +57,11 @@ struct Inner {
     db_path: PathBuf,
     /// The live images in list order, as of SQLite `data_version` (which moves
     /// whenever any connection, in this process or another, commits).
-    snapshot: Mutex<(Connection, Option<(i64, Arc<Vec<Record>>)>)>,
+    snapshot: Mutex<(Connection, Option<Snapshot>)>,
 }
+
+/// Live images in list order, with the `data_version` they were read at.
+type Snapshot = (i64, Arc<Vec<Record>>);
 
 #[derive(Clone)]
 pub struct EmbeddedStore {
