@@ -512,7 +512,8 @@ fn response_content_type(req: &HttpRequest, path: &str) -> &'static str {
 /// timed out → 504 (Nova would answer 500 after its retries).
 pub fn unavailable(err: &BackendError) -> Option<Fault> {
     match err {
-        BackendError::Unreachable(_) => Some(Fault::new(
+        // Glance still answering 503 after the retries counts as unreachable.
+        BackendError::Unreachable(_) | BackendError::Status { status: 503, .. } => Some(Fault::new(
             503,
             "The image service is unavailable. Please try again later.",
         )),
