@@ -23,8 +23,12 @@ pub struct Settings {
 pub struct ServerSettings {
     /// Compute listener (Nova's API).
     pub bind: String,
-    /// Image listener (Glance v2 API of the embedded store, Glance v1 calls).
-    /// Empty: `127.0.0.1:9292` in embedded mode, no image listener in proxy mode.
+    /// Image listener (`--image-bind`): Glance v1's image reads over the
+    /// configured backend (`HEAD`/`GET /v1/images/{id}`, `GET /v1/images`,
+    /// `GET /v1/images/detail`, same `noauth2` tokens as the compute listener)
+    /// and, in embedded mode, the Glance v2 API of the embedded store.
+    /// Empty: `127.0.0.1:9292` in embedded mode, no image listener (so no
+    /// Glance v1) in proxy mode.
     pub image_bind: String,
     /// HTTP worker threads; 0 = one per core.
     pub workers: usize,

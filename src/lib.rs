@@ -5,6 +5,7 @@
 pub mod auth;
 pub mod backend;
 pub mod config;
+pub mod glance_v1;
 pub mod glance_v2;
 pub mod nova;
 pub mod pyjson;
@@ -44,10 +45,12 @@ pub fn image_state(settings: &config::Settings, backends: &Backends) -> ImageSta
     }
 }
 
-/// Configure the image listener's app: the Glance v2 image API of the embedded
-/// store (embedded mode only); anything else is Glance's plain 404.
+/// Configure the image listener's app: Glance v1's image reads (`/v1/images…`,
+/// over the configured backend), the Glance v2 image API of the embedded store
+/// (embedded mode only); anything else is Glance's plain 404.
 pub fn configure_image(state: ImageState) -> impl FnOnce(&mut web::ServiceConfig) {
     move |cfg: &mut web::ServiceConfig| {
+        glance_v1::configure(cfg, state.backend.clone(), state.settings.clone());
         if let Some(store) = state.embedded.clone() {
             glance_v2::configure(cfg, store, state.settings.clone());
         }

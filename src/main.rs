@@ -126,11 +126,18 @@ fn main() -> std::process::ExitCode {
                 .workers(workers)
                 .bind(&addr)?
                 .run();
-                tracing::info!(image = %addr, "image listener ready");
+                tracing::info!(
+                    image = %addr,
+                    glance_v1 = %format!("http://{addr}/v1/images"),
+                    "image listener ready: Glance v1 image reads (HEAD/GET /v1/images/{{id}}, GET /v1/images[/detail]) served"
+                );
                 let (a, b) = futures_util::future::join(compute, image).await;
                 a.and(b)
             }
-            None => compute.await,
+            None => {
+                tracing::info!("no image listener: Glance v1 image reads not served (set server.image_bind or --image-bind)");
+                compute.await
+            }
         }
     });
     match result {

@@ -1,11 +1,16 @@
 //! The Glance v2 backend: a stateless client of a real Glance over one pooled
-//! `reqwest::Client`. One Glance call per read; at most two per property write
-//! (a GET when the change needs the current state, then one JSON-patch PATCH).
+//! `reqwest::Client` (and a second one for image data, which has no limit on
+//! the whole transfer, only between reads). One Glance call per read; at most
+//! two per property write (a GET when the change needs the current state, then
+//! one JSON-patch PATCH). Image data (`GET /v2/images/{id}/file`, `Range`
+//! passed on) is streamed as it arrives, never held.
 
 use super::{
-    BackendError, BackendResult, Image, ImageBackend, ListQuery, PropertyChange, RequestContext, GLANCE_BASE_PROPERTIES,
+    BackendError, BackendResult, ByteRange, ContentRange, Image, ImageBackend, ImageData, ListOptions, ListQuery,
+    PropertyChange, RequestContext, GLANCE_BASE_PROPERTIES,
 };
 use async_trait::async_trait;
+use futures_util::StreamExt;
 use serde_json::{json, Map, Value};
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex as StdMutex};
@@ -28,6 +33,8 @@ pub struct GlanceSettings {
 pub struct GlanceBackend {
     base: String,
     http: reqwest::Client,
+    /// For image data: no limit on the whole transfer, `timeout` between reads.
+    data_http: reqwest::Client,
     settings: GlanceSettings,
     base_properties: OnceCell<Arc<HashSet<String>>>,
     /// Per-image write locks: property writes to one image are serialized
@@ -45,9 +52,18 @@ impl GlanceBackend {
             .no_proxy()
             .build()
             .map_err(|e| BackendError::Internal(format!("cannot build the HTTP client: {e}")))?;
+        let data_http = reqwest::Client::builder()
+            .connect_timeout(settings.connect_timeout)
+            .read_timeout(settings.timeout)
+            .pool_idle_timeout(Duration::from_secs(30))
+            .user_agent(concat!("nova-images-proxy/", env!("CARGO_PKG_VERSION")))
+            .no_proxy()
+            .build()
+            .map_err(|e| BackendError::Internal(format!("cannot build the HTTP client: {e}")))?;
         Ok(Self {
             base: settings.url.trim_end_matches('/').to_string(),
             http,
+            data_http,
             settings,
             base_properties: OnceCell::new(),
             write_locks: StdMutex::new(HashMap::new()),
@@ -63,8 +79,16 @@ impl GlanceBackend {
     }
 
     fn request(&self, ctx: &RequestContext, method: reqwest::Method, url: &str) -> reqwest::RequestBuilder {
-        self.http
-            .request(method, url)
+        Self::request_on(&self.http, ctx, method, url)
+    }
+
+    fn request_on(
+        http: &reqwest::Client,
+        ctx: &RequestContext,
+        method: reqwest::Method,
+        url: &str,
+    ) -> reqwest::RequestBuilder {
+        http.request(method, url)
             .header("X-Auth-Token", &ctx.token)
             .header("X-OpenStack-Request-ID", &ctx.request_id)
             // As python-glanceclient: Glance then words its errors as HTML pages,
@@ -168,6 +192,52 @@ impl GlanceBackend {
         self.json_or_error(resp).await
     }
 
+    /// One `GET /v2/images` per page until `query.limit` images (or the end);
+    /// `extra` are further list parameters (sorting, member status).
+    async fn list_params(
+        &self,
+        ctx: &RequestContext,
+        query: &ListQuery,
+        extra: &[(String, String)],
+    ) -> BackendResult<Vec<Image>> {
+        let base = self.base_properties(ctx).await;
+        let mut out = Vec::new();
+        let mut marker = query.marker.clone();
+        loop {
+            let remaining = query.limit.map(|l| l.saturating_sub(out.len() as u64));
+            let page = remaining.unwrap_or(GLANCE_MAX_PAGE).min(GLANCE_MAX_PAGE);
+            let url = {
+                let mut qs = form_urlencoded::Serializer::new(String::new());
+                for (k, v) in query.filters.iter().chain(extra) {
+                    qs.append_pair(k, v);
+                }
+                qs.append_pair("limit", &page.to_string());
+                if let Some(m) = &marker {
+                    qs.append_pair("marker", m);
+                }
+                format!("{}/v2/images?{}", self.base, qs.finish())
+            };
+            let resp = self
+                .send(true, || self.request(ctx, reqwest::Method::GET, &url))
+                .await?;
+            let body = self.json_or_error(resp).await?;
+            let images = body
+                .get("images")
+                .and_then(Value::as_array)
+                .ok_or_else(|| BackendError::BadResponse("image list without images".into()))?;
+            let got = images.len();
+            for raw in images {
+                out.push(image_from_glance(raw.clone(), &base)?);
+            }
+            let done = query.limit.is_some_and(|l| out.len() as u64 >= l);
+            if done || got == 0 || body.get("next").is_none() {
+                break;
+            }
+            marker = out.last().map(|i| i.id.clone());
+        }
+        Ok(out)
+    }
+
     fn write_lock(&self, id: &str) -> Arc<Mutex<()>> {
         let mut locks = self.write_locks.lock().unwrap_or_else(|p| p.into_inner());
         // Forget locks nobody holds any more so the map stays small.
@@ -183,6 +253,18 @@ const PATH_SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANU
     .remove(b'_')
     .remove(b'.')
     .remove(b'~');
+
+/// `bytes <start>-<end>/<total>` (a `Content-Range` response header).
+fn parse_content_range(v: &str) -> Option<ContentRange> {
+    let rest = v.trim().strip_prefix("bytes ")?;
+    let (span, total) = rest.split_once('/')?;
+    let (start, end) = span.split_once('-')?;
+    Some(ContentRange {
+        start: start.trim().parse().ok()?,
+        end: end.trim().parse().ok()?,
+        total: total.trim().parse().ok()?,
+    })
+}
 
 /// JSON-pointer escaping of a property name (`~` → `~0`, `/` → `~1`).
 fn json_pointer(key: &str) -> String {
@@ -376,42 +458,76 @@ impl ImageBackend for GlanceBackend {
     }
 
     async fn list(&self, ctx: &RequestContext, query: &ListQuery) -> BackendResult<Vec<Image>> {
-        let base = self.base_properties(ctx).await;
-        let mut out = Vec::new();
-        let mut marker = query.marker.clone();
-        loop {
-            let remaining = query.limit.map(|l| l.saturating_sub(out.len() as u64));
-            let page = remaining.unwrap_or(GLANCE_MAX_PAGE).min(GLANCE_MAX_PAGE);
-            let url = {
-                let mut qs = form_urlencoded::Serializer::new(String::new());
-                for (k, v) in &query.filters {
-                    qs.append_pair(k, v);
-                }
-                qs.append_pair("limit", &page.to_string());
-                if let Some(m) = &marker {
-                    qs.append_pair("marker", m);
-                }
-                format!("{}/v2/images?{}", self.base, qs.finish())
-            };
-            let resp = self
-                .send(true, || self.request(ctx, reqwest::Method::GET, &url))
-                .await?;
-            let body = self.json_or_error(resp).await?;
-            let images = body
-                .get("images")
-                .and_then(Value::as_array)
-                .ok_or_else(|| BackendError::BadResponse("image list without images".into()))?;
-            let got = images.len();
-            for raw in images {
-                out.push(image_from_glance(raw.clone(), &base)?);
+        self.list_params(ctx, query, &[]).await
+    }
+
+    async fn list_with(
+        &self,
+        ctx: &RequestContext,
+        query: &ListQuery,
+        options: &ListOptions,
+    ) -> BackendResult<Vec<Image>> {
+        let mut extra = Vec::new();
+        for (name, value) in [
+            ("sort_key", &options.sort_key),
+            ("sort_dir", &options.sort_dir),
+            ("member_status", &options.member_status),
+        ] {
+            if let Some(v) = value {
+                extra.push((name.to_string(), v.clone()));
             }
-            let done = query.limit.is_some_and(|l| out.len() as u64 >= l);
-            if done || got == 0 || body.get("next").is_none() {
-                break;
-            }
-            marker = out.last().map(|i| i.id.clone());
         }
-        Ok(out)
+        self.list_params(ctx, query, &extra).await
+    }
+
+    async fn data(&self, ctx: &RequestContext, id: &str, range: Option<ByteRange>) -> BackendResult<ImageData> {
+        let url = format!("{}/file", self.image_url(id));
+        let range_header = range.map(|r| match r {
+            ByteRange::From { start, end: Some(end) } => format!("bytes={start}-{end}"),
+            ByteRange::From { start, end: None } => format!("bytes={start}-"),
+            ByteRange::Last(n) => format!("bytes=-{n}"),
+        });
+        let resp = self
+            .send(true, || {
+                let b = Self::request_on(&self.data_http, ctx, reqwest::Method::GET, &url);
+                match &range_header {
+                    Some(h) => b.header(reqwest::header::RANGE, h),
+                    None => b,
+                }
+            })
+            .await?;
+        let range = match resp.status().as_u16() {
+            200 => None,
+            206 => Some(
+                resp.headers()
+                    .get(reqwest::header::CONTENT_RANGE)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(parse_content_range)
+                    .ok_or_else(|| BackendError::BadResponse("206 without a usable Content-Range".into()))?,
+            ),
+            204 => {
+                return Err(BackendError::Status {
+                    status: 204,
+                    details: format!("The image {id} has no data."),
+                })
+            }
+            _ => return Err(error_from_response(resp).await),
+        };
+        let length = resp.content_length();
+        let stream = resp.bytes_stream().map(|chunk| {
+            chunk.map_err(|e| {
+                if e.is_timeout() {
+                    BackendError::Timeout
+                } else {
+                    BackendError::Unreachable(format!("image data broke off: {e}"))
+                }
+            })
+        });
+        Ok(ImageData {
+            stream: Box::pin(stream),
+            length,
+            range,
+        })
     }
 
     async fn get(&self, ctx: &RequestContext, id: &str) -> BackendResult<Image> {

@@ -154,3 +154,37 @@ pub fn start(settings: Settings) -> Service {
 pub fn client() -> reqwest::Client {
     reqwest::Client::builder().no_proxy().build().expect("client")
 }
+
+/// Start the image listener (Glance v1 reads; Glance v2 of an embedded store)
+/// with `settings` on 127.0.0.1:<free port>.
+pub fn start_image_listener(settings: Settings) -> Service {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        actix_web::rt::System::new().block_on(async move {
+            let backends = nova_images_proxy::build_backend(&settings).await.expect("backend");
+            let state = nova_images_proxy::image_state(&settings, &backends);
+            let server = actix_web::HttpServer::new(move || {
+                actix_web::App::new()
+                    .wrap(tracing_actix_web::TracingLogger::<
+                        nova_images_proxy::request_id::RootSpan,
+                    >::new())
+                    .configure(nova_images_proxy::configure_image(state.clone()))
+            })
+            .workers(2)
+            .disable_signals()
+            .listen(listener)
+            .expect("listen")
+            .run();
+            tx.send(server.handle()).expect("handle");
+            server.await.expect("server");
+        })
+    });
+    let handle = rx.recv().expect("server started");
+    Service {
+        base: format!("http://{addr}"),
+        handle,
+        data_dir: None,
+    }
+}

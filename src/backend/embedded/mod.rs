@@ -12,7 +12,10 @@ mod db;
 pub mod demo;
 pub mod filters;
 
-use super::{BackendError, BackendResult, Image, ImageBackend, ListQuery, PropertyChange, RequestContext};
+use super::{
+    BackendError, BackendResult, ByteRange, ContentRange, Image, ImageBackend, ImageData, ListQuery, PropertyChange,
+    RequestContext,
+};
 use async_trait::async_trait;
 use bytes::Bytes;
 use db::Record;
@@ -331,6 +334,67 @@ impl EmbeddedStore {
     }
 }
 
+/// Bytes `start..=end` of the file at `path` as a stream of 64 KiB chunks; a
+/// file that ends early makes the stream fail, never end short.
+fn file_stream(path: PathBuf, start: u64, len: u64) -> super::DataStream {
+    use tokio::io::{AsyncReadExt, AsyncSeekExt};
+    struct State {
+        file: Option<tokio::fs::File>,
+        path: PathBuf,
+        start: u64,
+        remaining: u64,
+    }
+    let state = State {
+        file: None,
+        path,
+        start,
+        remaining: len,
+    };
+    Box::pin(futures_util::stream::unfold(state, |mut st| async move {
+        if st.remaining == 0 {
+            return None;
+        }
+        if st.file.is_none() {
+            let opened = async {
+                let mut f = tokio::fs::File::open(&st.path).await?;
+                f.seek(std::io::SeekFrom::Start(st.start)).await?;
+                Ok::<_, std::io::Error>(f)
+            }
+            .await;
+            match opened {
+                Ok(f) => st.file = Some(f),
+                Err(e) => {
+                    st.remaining = 0;
+                    return Some((Err(io_err(e)), st));
+                }
+            }
+        }
+        let want = st.remaining.min(64 * 1024) as usize;
+        let mut buf = vec![0u8; want];
+        let file = st.file.as_mut()?;
+        match file.read(&mut buf).await {
+            Ok(0) => {
+                st.remaining = 0;
+                Some((
+                    Err(BackendError::Internal(
+                        "image file is shorter than its recorded size".into(),
+                    )),
+                    st,
+                ))
+            }
+            Ok(n) => {
+                buf.truncate(n);
+                st.remaining -= n as u64;
+                Some((Ok(Bytes::from(buf)), st))
+            }
+            Err(e) => {
+                st.remaining = 0;
+                Some((Err(io_err(e)), st))
+            }
+        }
+    }))
+}
+
 fn io_err(e: std::io::Error) -> BackendError {
     BackendError::Internal(format!("image file: {e}"))
 }
@@ -381,6 +445,28 @@ impl ImageBackend for EmbeddedStore {
     async fn get(&self, ctx: &RequestContext, id: &str) -> BackendResult<Image> {
         let (ctx, id) = (ctx.clone(), id.to_string());
         self.read(move |conn| Ok(Self::live(conn, &ctx, &id)?.image)).await
+    }
+
+    async fn data(&self, ctx: &RequestContext, id: &str, range: Option<ByteRange>) -> BackendResult<ImageData> {
+        let file = self.open_file(ctx, id).await?;
+        let total = u64::try_from(file.image.size.unwrap_or(0)).unwrap_or(0);
+        let (start, end) = match range {
+            None => (0, total.saturating_sub(1)),
+            Some(ByteRange::From { start, end }) => (start, end.unwrap_or(u64::MAX).min(total.saturating_sub(1))),
+            Some(ByteRange::Last(n)) => (total.saturating_sub(n), total.saturating_sub(1)),
+        };
+        if range.is_some() && (total == 0 || start > end || start >= total) {
+            return Err(BackendError::Status {
+                status: 416,
+                details: format!("416 Requested Range Not Satisfiable: Requested range not satisfiable for image {id}"),
+            });
+        }
+        let len = if total == 0 { 0 } else { end - start + 1 };
+        Ok(ImageData {
+            stream: file_stream(file.path, start, len),
+            length: Some(len),
+            range: range.map(|_| ContentRange { start, end, total }),
+        })
     }
 
     async fn delete(&self, ctx: &RequestContext, id: &str) -> BackendResult<()> {

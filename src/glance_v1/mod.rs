@@ -1,0 +1,437 @@
+//! Glance v1's image read calls, served on the image listener over the same
+//! [`ImageBackend`] as the Nova surface (as Glance up to Queens answered them):
+//!
+//! | path | GET | HEAD | other methods |
+//! |---|---|---|---|
+//! | `/v1/images/{id}` | data + metadata headers | metadata headers | 405, `Allow: GET, HEAD` |
+//! | `/v1/images/detail` | detailed list | 405 (Glance's own message), `Allow: GET` | 405, `Allow: GET, HEAD` |
+//! | `/v1/images` | list | 405, `Allow: GET` | 405, `Allow: GET` |
+//! | `/v1/`, `/v1` | list | list | 405, `Allow: GET, HEAD` |
+//!
+//! Glance v1 also took `POST /v1/images`, `PUT`/`DELETE /v1/images/{id}` and
+//! the member calls; this service is read-only there, so those are 405 (with
+//! an `Allow` naming only what is served) or 404.
+//!
+//! Authentication as on the compute listener (`noauth2`; no token → 401 with
+//! keystonemiddleware's body). python-glanceclient percent-quotes the token
+//! (`urllib.parse.quote(token, safe='=+/')`, so `demo:p1` arrives as
+//! `demo%3Ap1`): the token is percent-decoded before use. It also sends
+//! `Content-Type: application/octet-stream` on GET and HEAD, which is ignored.
+//! Every answer carries `x-openstack-request-id`.
+//!
+//! Metadata headers and list items: [`meta`]. List parameters and their
+//! translation to Glance v2: [`list`]. Error bodies: [`webob`].
+//!
+//! `GET /v1/images/{id}`: 403 `Image <id> is deactivated`, 404 `Image <id> is
+//! not active` for any other status but `active`, 404 `Image with identifier
+//! <id> not found`. The body streams from the backend (constant memory);
+//! `Content-Length` is the image size; a backend stream that breaks off or
+//! ends short aborts the response (the connection is dropped), never a
+//! silently short body. Beyond Glance v1 (which ignored `Range`), one
+//! `Range: bytes=a-b | a- | -n` is honoured when the backend honours it (206,
+//! `Content-Range`); a start past the end is 416; a malformed or multi-range
+//! header is ignored (200, all of it).
+
+pub mod list;
+pub mod meta;
+pub mod webob;
+
+use crate::auth;
+use crate::backend::{BackendError, ByteRange, Image, ImageBackend, RequestContext};
+use crate::config::Settings;
+use crate::request_id;
+use actix_web::http::{header, Method, StatusCode};
+use actix_web::{web, HttpRequest, HttpResponse};
+use bytes::Bytes;
+use futures_util::{Stream, StreamExt};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use webob::HttpError;
+
+/// What the v1 handlers need.
+pub struct V1State {
+    pub backend: Arc<dyn ImageBackend>,
+    pub settings: Arc<Settings>,
+}
+
+/// Register the Glance v1 routes (everything under `/v1`).
+pub fn configure(cfg: &mut web::ServiceConfig, backend: Arc<dyn ImageBackend>, settings: Arc<Settings>) {
+    cfg.app_data(web::Data::new(V1State { backend, settings }))
+        .service(web::resource(["/v1", "/v1/{tail:.*}"]).to(entry));
+}
+
+enum Route {
+    /// `/v1/`: Glance v1 routed `/` to its index without a method condition.
+    Root,
+    Index,
+    Detail,
+    Image(String),
+    Unknown,
+}
+
+fn route(path: &str) -> Route {
+    match path {
+        "/v1" | "/v1/" => Route::Root,
+        "/v1/images" => Route::Index,
+        "/v1/images/detail" => Route::Detail,
+        p => match p.strip_prefix("/v1/images/") {
+            Some(id) if !id.is_empty() && !id.contains('/') => Route::Image(id.to_string()),
+            _ => Route::Unknown,
+        },
+    }
+}
+
+/// The single entry point of `/v1`.
+pub async fn entry(req: HttpRequest, state: web::Data<V1State>) -> HttpResponse {
+    let rid = request_id::of(&req);
+    let header_str = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
+    let token = header_str("x-auth-token").map(|t| percent_encoding::percent_decode_str(t).decode_utf8_lossy());
+    let global_id = request_id::global_id(header_str("x-openstack-request-id"), &rid);
+    let Some(ctx) = auth::noauth2_context(token.as_deref(), &global_id) else {
+        return HttpResponse::Unauthorized()
+            .insert_header((
+                header::WWW_AUTHENTICATE,
+                format!("Keystone uri=\"{}\"", state.settings.auth.www_authenticate_uri),
+            ))
+            .insert_header(("x-openstack-request-id", rid.as_str()))
+            .insert_header((header::CONTENT_TYPE, "application/json"))
+            .body(auth::unauthorized_body().to_vec());
+    };
+    let path = percent_encoding::percent_decode_str(req.uri().path())
+        .decode_utf8_lossy()
+        .into_owned();
+    let method = req.method().clone();
+    let backend = state.backend.as_ref();
+    let result = match (route(&path), &method) {
+        (Route::Root, &Method::GET | &Method::HEAD) => list_images(&req, backend, &ctx, false).await,
+        (Route::Root, _) => Err(HttpError::method_not_allowed("GET, HEAD")),
+        // Routes matched methods literally: HEAD was not GET.
+        (Route::Index, &Method::GET) => list_images(&req, backend, &ctx, false).await,
+        (Route::Index, _) => Err(HttpError::method_not_allowed("GET")),
+        (Route::Detail, &Method::GET) => list_images(&req, backend, &ctx, true).await,
+        (Route::Detail, &Method::HEAD) => Err(HttpError {
+            template: webob::Template::ExplanationOnly,
+            headers: vec![("allow", "GET".into())],
+            ..HttpError::explained(
+                405,
+                "This operation is currently not permitted on Glance images details.",
+            )
+        }),
+        (Route::Detail, _) => Err(HttpError::method_not_allowed("GET, HEAD")),
+        (Route::Image(id), &Method::HEAD) => meta(backend, &ctx, &id).await,
+        (Route::Image(id), &Method::GET) => show(&req, backend, &ctx, &id).await,
+        (Route::Image(_), _) => Err(HttpError::method_not_allowed("GET, HEAD")),
+        (Route::Unknown, _) => Err(HttpError::explained(404, "The resource could not be found.")),
+    };
+    match result {
+        Ok(mut resp) => {
+            resp.headers_mut().insert(
+                header::HeaderName::from_static("x-openstack-request-id"),
+                header::HeaderValue::from_str(&rid).unwrap_or_else(|_| header::HeaderValue::from_static("")),
+            );
+            resp
+        }
+        Err(e) if e.status == 401 => HttpResponse::Unauthorized()
+            .insert_header(("x-openstack-request-id", rid.as_str()))
+            .insert_header((header::CONTENT_TYPE, "application/json"))
+            .body(auth::unauthorized_body().to_vec()),
+        Err(e) => {
+            if e.status >= 500 {
+                tracing::error!(status = e.status, detail = %e.detail, "Glance v1 call failed");
+            }
+            e.response(&req, &rid)
+        }
+    }
+}
+
+/// A backend failure with no Glance v1 meaning of its own.
+fn unavailable(err: &BackendError) -> HttpError {
+    match err {
+        BackendError::Unreachable(_) | BackendError::Status { status: 503, .. } => {
+            HttpError::positional(503, "The image service is unavailable. Please try again later.")
+        }
+        BackendError::Timeout => HttpError::positional(504, "The image service did not answer in time."),
+        BackendError::Status { status: 401, .. } => HttpError::positional(401, ""),
+        BackendError::BadResponse(_) | BackendError::Internal(_) => {
+            tracing::error!(error = %err, "image backend failure");
+            HttpError::positional(502, "The image service answered something unexpected.")
+        }
+        other => {
+            tracing::error!(error = %other, "unexpected answer of the image service");
+            HttpError::positional(500, "")
+        }
+    }
+}
+
+/// The image, or Glance v1's 404 for an id it does not know (or may not see).
+async fn get_image(backend: &dyn ImageBackend, ctx: &RequestContext, id: &str) -> Result<Image, HttpError> {
+    match backend.get(ctx, id).await {
+        Ok(img) => Ok(img),
+        Err(BackendError::Status { status: 403 | 404, .. }) => {
+            Err(HttpError::positional(404, format!("Image with identifier {id} not found")).plain_typed())
+        }
+        Err(e) => Err(unavailable(&e)),
+    }
+}
+
+fn with_meta(mut b: actix_web::HttpResponseBuilder, img: &Image) -> actix_web::HttpResponseBuilder {
+    for (name, value) in meta::headers(img) {
+        b.insert_header((name, value));
+    }
+    b
+}
+
+/// `HEAD /v1/images/{id}`: the metadata headers, whatever the status.
+async fn meta(backend: &dyn ImageBackend, ctx: &RequestContext, id: &str) -> Result<HttpResponse, HttpError> {
+    let img = get_image(backend, ctx, id).await?;
+    // webob's default type for a response that sets none.
+    Ok(with_meta(HttpResponse::Ok(), &img)
+        .insert_header((header::CONTENT_TYPE, webob::TEXT_HTML))
+        .finish())
+}
+
+/// A single `bytes=` range of `Range`; `None` for anything else (ignored).
+fn parse_range(v: &str) -> Option<ByteRange> {
+    let spec = v.trim().strip_prefix("bytes=")?.trim();
+    if spec.contains(',') {
+        return None;
+    }
+    let (a, b) = spec.split_once('-')?;
+    let (a, b) = (a.trim(), b.trim());
+    let num = |s: &str| -> Option<u64> {
+        if s.is_empty() || !s.bytes().all(|c| c.is_ascii_digit()) {
+            return None;
+        }
+        s.parse().ok()
+    };
+    match (a.is_empty(), b.is_empty()) {
+        (true, false) => Some(ByteRange::Last(num(b)?)),
+        (false, true) => Some(ByteRange::From {
+            start: num(a)?,
+            end: None,
+        }),
+        (false, false) => {
+            let (start, end) = (num(a)?, num(b)?);
+            (end >= start).then_some(ByteRange::From { start, end: Some(end) })
+        }
+        (true, true) => None,
+    }
+}
+
+/// `GET /v1/images/{id}`: the data, with the metadata headers.
+async fn show(
+    req: &HttpRequest,
+    backend: &dyn ImageBackend,
+    ctx: &RequestContext,
+    id: &str,
+) -> Result<HttpResponse, HttpError> {
+    let img = get_image(backend, ctx, id).await?;
+    match img.status.as_str() {
+        "active" => {}
+        "deactivated" => return Err(HttpError::positional(403, format!("Image {id} is deactivated")).plain_typed()),
+        _ => return Err(HttpError::positional(404, format!("Image {id} is not active")).plain_typed()),
+    }
+    let size = u64::try_from(img.size.unwrap_or(0)).unwrap_or(0);
+    let octets = |b: actix_web::HttpResponseBuilder| {
+        let mut b = with_meta(b, &img);
+        b.insert_header((header::CONTENT_TYPE, "application/octet-stream"));
+        b
+    };
+    if size == 0 {
+        // Glance v1 did not touch the store for an empty image.
+        return Ok(octets(HttpResponse::Ok()).body(Vec::new()));
+    }
+    let range = req
+        .headers()
+        .get(header::RANGE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(parse_range);
+    let unsatisfiable = match range {
+        Some(ByteRange::From { start, .. }) => start >= size,
+        Some(ByteRange::Last(n)) => n == 0,
+        None => false,
+    };
+    if unsatisfiable {
+        let mut e = HttpError::positional(
+            416,
+            format!(
+                "Invalid start position in Range header. Start position MUST be in the inclusive range [0, {}].",
+                size - 1
+            ),
+        );
+        e.headers.push(("content-range", format!("bytes */{size}")));
+        return Err(e);
+    }
+    let data = match backend.data(ctx, id, range).await {
+        Ok(d) => d,
+        Err(BackendError::Status { status: 403, .. }) => {
+            return Err(HttpError::positional(403, format!("Image {id} is deactivated")).plain_typed())
+        }
+        Err(BackendError::Status { status: 404, .. }) => {
+            return Err(HttpError::positional(404, format!("Image with identifier {id} not found")).plain_typed())
+        }
+        Err(BackendError::Status { status: 204, .. }) => {
+            return Err(HttpError::positional(404, format!("Image {id} is not active")).plain_typed())
+        }
+        Err(BackendError::Status { status: 416, .. }) => {
+            let mut e = HttpError::positional(416, "");
+            e.headers.push(("content-range", format!("bytes */{size}")));
+            return Err(e);
+        }
+        Err(e) => return Err(unavailable(&e)),
+    };
+    let (status, expected) = match data.range {
+        Some(r) if r.end >= r.start => (StatusCode::PARTIAL_CONTENT, r.end - r.start + 1),
+        _ => (StatusCode::OK, size),
+    };
+    if data.length.is_some_and(|n| n != expected) {
+        tracing::error!(image = id, expected, got = ?data.length, "the image service sends a different size");
+        return Err(HttpError::positional(
+            502,
+            "The image service answered something unexpected.",
+        ));
+    }
+    let mut b = octets(HttpResponse::build(status));
+    if let Some(r) = data.range {
+        b.insert_header((
+            header::CONTENT_RANGE,
+            format!("bytes {}-{}/{}", r.start, r.end, r.total),
+        ));
+    }
+    let body = SizeChecked {
+        inner: data.stream,
+        remaining: expected,
+        image: id.to_string(),
+        done: false,
+    };
+    Ok(b.no_chunking(expected).streaming(body))
+}
+
+/// The data stream, checked against the length announced (Glance v1's
+/// `size_checked_iter`): a backend error, a short or a long stream becomes an
+/// error of the body, and actix drops the connection instead of ending a
+/// short response as if it were complete.
+struct SizeChecked {
+    inner: crate::backend::DataStream,
+    remaining: u64,
+    image: String,
+    done: bool,
+}
+
+impl Stream for SizeChecked {
+    type Item = Result<Bytes, std::io::Error>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        if self.done {
+            return Poll::Ready(None);
+        }
+        let fail = |this: &mut Self, why: String| {
+            this.done = true;
+            tracing::error!(image = %this.image, "{why}; aborting the download");
+            Poll::Ready(Some(Err(std::io::Error::other(format!(
+                "Corrupt image download for image {}",
+                this.image
+            )))))
+        };
+        match self.inner.poll_next_unpin(cx) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(Some(Ok(chunk))) => {
+                let n = chunk.len() as u64;
+                if n > self.remaining {
+                    return fail(&mut self, "the image service sent more data than the image size".into());
+                }
+                self.remaining -= n;
+                Poll::Ready(Some(Ok(chunk)))
+            }
+            Poll::Ready(Some(Err(e))) => fail(&mut self, format!("image data stream failed: {e}")),
+            Poll::Ready(None) if self.remaining > 0 => {
+                let left = self.remaining;
+                fail(&mut self, format!("image data ended {left} bytes short"))
+            }
+            Poll::Ready(None) => {
+                self.done = true;
+                Poll::Ready(None)
+            }
+        }
+    }
+}
+
+/// `GET /v1/images` (`detail` false) and `GET /v1/images/detail`.
+async fn list_images(
+    req: &HttpRequest,
+    backend: &dyn ImageBackend,
+    ctx: &RequestContext,
+    detail: bool,
+) -> Result<HttpResponse, HttpError> {
+    let params: Vec<(String, String)> = form_urlencoded::parse(req.query_string().as_bytes())
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    let q = list::parse(&params, ctx)?;
+    let images = match list::fetch(backend, ctx, &q).await {
+        Ok(images) => images,
+        Err(BackendError::Status { status, details }) => {
+            let marker_error = details.contains("No image found with ID") || status == 403 || status == 404;
+            if q.marker.is_some() && matches!(status, 400 | 403 | 404) && marker_error {
+                return Err(HttpError::from_registry(HttpError::explained(
+                    400,
+                    "Invalid marker. Image could not be found.",
+                )));
+            }
+            if status == 400 {
+                // Glance v2's message without glanceclient's `400 Bad Request: `.
+                let msg = details.split_once(": ").map_or(details.as_str(), |(_, m)| m);
+                return Err(HttpError::explained(400, msg));
+            }
+            return Err(unavailable(&BackendError::Status { status, details }));
+        }
+        Err(e) => return Err(unavailable(&e)),
+    };
+    let items: Vec<serde_json::Value> = images
+        .iter()
+        .map(|i| {
+            if detail {
+                meta::detail_item(i)
+            } else {
+                meta::index_item(i)
+            }
+        })
+        .collect();
+    let mut body = serde_json::Map::new();
+    body.insert("images".into(), serde_json::Value::Array(items));
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CONTENT_TYPE, "application/json"))
+        .body(crate::pyjson::to_vec(&body)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes_and_ranges() {
+        assert!(matches!(route("/v1/images"), Route::Index));
+        assert!(matches!(route("/v1/"), Route::Root));
+        assert!(matches!(route("/v1/images/detail"), Route::Detail));
+        assert!(matches!(route("/v1/images/abc"), Route::Image(ref id) if id == "abc"));
+        assert!(matches!(route("/v1/images/abc/members"), Route::Unknown));
+        assert!(matches!(route("/v1/images/"), Route::Unknown));
+        assert!(matches!(route("/v1x"), Route::Unknown));
+        assert_eq!(
+            parse_range("bytes=2-4"),
+            Some(ByteRange::From { start: 2, end: Some(4) })
+        );
+        assert_eq!(parse_range(" bytes= 5-"), Some(ByteRange::From { start: 5, end: None }));
+        assert_eq!(parse_range("bytes=-3"), Some(ByteRange::Last(3)));
+        for bad in [
+            "bytes=4-2",
+            "bytes=0-1,3-4",
+            "items=0-1",
+            "bytes=-",
+            "bytes=a-b",
+            "bytes=+1-2",
+        ] {
+            assert_eq!(parse_range(bad), None, "{bad}");
+        }
+    }
+}
