@@ -995,9 +995,14 @@ async fn lists_and_metadata_on_the_embedded_store() {
 
     // Data: uploaded to the store, streamed back whole and by range, MD5 = ETag.
     let data: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
-    let chunks: Vec<Result<bytes::Bytes, std::io::Error>> =
-        data.chunks(7000).map(|c| Ok(bytes::Bytes::copy_from_slice(c))).collect();
-    store.upload(&support::seed_context(), &id("b"), futures_util::stream::iter(chunks)).await.expect("upload");
+    let chunks: Vec<Result<bytes::Bytes, std::io::Error>> = data
+        .chunks(7000)
+        .map(|c| Ok(bytes::Bytes::copy_from_slice(c)))
+        .collect();
+    store
+        .upload(&support::seed_context(), &id("b"), futures_util::stream::iter(chunks))
+        .await
+        .expect("upload");
     let r = c
         .get(format!("{}/v1/images/{}", svc.base, id("b")))
         .header("X-Auth-Token", support::TOKEN)

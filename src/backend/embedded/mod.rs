@@ -265,8 +265,12 @@ impl EmbeddedStore {
             let mut file = tokio::fs::File::create(&staging).await.map_err(io_err)?;
             let (mut md5, mut sha) = (Md5::new(), Sha512::new());
             let mut size: i64 = 0;
+            let mut head: Vec<u8> = Vec::new();
             while let Some(chunk) = body.next().await {
                 let chunk = chunk.map_err(|e| BackendError::Unreachable(format!("upload interrupted: {e}")))?;
+                if head.len() < 32 {
+                    head.extend_from_slice(&chunk[..chunk.len().min(32 - head.len())]);
+                }
                 md5.update(&chunk);
                 sha.update(&chunk);
                 size += chunk.len() as i64;
@@ -281,14 +285,15 @@ impl EmbeddedStore {
                 .await
                 .map_err(|e| BackendError::Internal(e.to_string()))?
                 .map_err(io_err)?;
-            Ok::<_, BackendError>((size, hex(&md5.finalize()), hex(&sha.finalize())))
+            Ok::<_, BackendError>((size, hex(&md5.finalize()), hex(&sha.finalize()), head))
         }
         .await;
         match result {
-            Ok((size, checksum, hash)) => {
+            Ok((size, checksum, hash, head)) => {
                 self.modify(ctx, &id_owned, move |img| {
                     img.status = "active".into();
                     img.size = Some(size);
+                    img.virtual_size = virtual_size(img.disk_format.as_deref(), size, &head);
                     img.checksum = Some(checksum);
                     img.os_hash_algo = Some("sha512".into());
                     img.os_hash_value = Some(hash);
@@ -315,6 +320,11 @@ impl EmbeddedStore {
         let image = self.read(move |conn| Ok(Self::live(conn, &c, &i)?.image)).await?;
         match image.status.as_str() {
             "active" => Ok(ImageFile {
+                path: self.file_path(&image.id),
+                image,
+            }),
+            // Glance lets admins download a deactivated image.
+            "deactivated" if ctx.is_admin() => Ok(ImageFile {
                 path: self.file_path(&image.id),
                 image,
             }),
@@ -393,6 +403,20 @@ fn file_stream(path: PathBuf, start: u64, len: u64) -> super::DataStream {
             }
         }
     }))
+}
+
+/// The virtual size Glance's format inspection reports: a raw disk's own size,
+/// a qcow2 disk's from its header; unknown otherwise.
+fn virtual_size(disk_format: Option<&str>, size: i64, head: &[u8]) -> Option<i64> {
+    match disk_format {
+        Some("raw") => Some(size),
+        Some("qcow2") if head.len() >= 32 && head.starts_with(b"QFI\xfb") => {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(&head[24..32]);
+            i64::try_from(u64::from_be_bytes(b)).ok()
+        }
+        _ => None,
+    }
 }
 
 fn io_err(e: std::io::Error) -> BackendError {
