@@ -150,3 +150,112 @@ async fn acknowledged_metadata_writes_survive_sigkill() {
         let _ = &proc.image;
     }
 }
+
+#[actix_web::test]
+async fn uploads_cut_by_sigkill_leave_the_image_queued_and_no_partial_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let client = support::client();
+    let mut proc = spawn(dir.path());
+    let create = |name: &str| {
+        let (client, image) = (client.clone(), proc.image.clone());
+        let body = json!({"name": name, "disk_format": "raw", "container_format": "bare"}).to_string();
+        async move {
+            let r = client
+                .post(format!("{image}/v2/images"))
+                .header("X-Auth-Token", support::TOKEN)
+                .header("Content-Type", "application/json")
+                .body(body)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status().as_u16(), 201);
+            let v: Value = serde_json::from_slice(&r.bytes().await.unwrap()).unwrap();
+            v["id"].as_str().unwrap().to_string()
+        }
+    };
+    // One upload that completes (acknowledged), one cut off mid-way.
+    let done = create("done").await;
+    let data: Vec<u8> = (0..2_000_000u32).map(|i| (i % 253) as u8).collect();
+    let r = client
+        .put(format!("{}/v2/images/{done}/file", proc.image))
+        .header("X-Auth-Token", support::TOKEN)
+        .header("Content-Type", "application/octet-stream")
+        .body(data.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 204);
+    let cut = create("cut").await;
+    let chunks = futures_util::stream::unfold(0u32, |n| async move {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        Some((
+            Ok::<_, std::io::Error>(bytes::Bytes::from(vec![n as u8; 64 * 1024])),
+            n + 1,
+        ))
+    });
+    let upload = {
+        let (client, url) = (client.clone(), format!("{}/v2/images/{cut}/file", proc.image));
+        actix_web::rt::spawn(async move {
+            client
+                .put(url)
+                .header("X-Auth-Token", support::TOKEN)
+                .header("Content-Type", "application/octet-stream")
+                .body(reqwest::Body::wrap_stream(chunks))
+                .send()
+                .await
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let staged = std::fs::read_dir(dir.path().join("staging")).unwrap().count();
+    assert_eq!(staged, 1, "the upload is under way in staging");
+    proc.child.kill().expect("SIGKILL");
+    proc.child.wait().unwrap();
+    assert!(upload.await.unwrap().is_err(), "the cut upload was never acknowledged");
+
+    let proc = spawn(dir.path());
+    let get = |id: String| {
+        let (client, image) = (client.clone(), proc.image.clone());
+        async move {
+            let r = client
+                .get(format!("{image}/v2/images/{id}"))
+                .header("X-Auth-Token", support::TOKEN)
+                .send()
+                .await
+                .unwrap();
+            serde_json::from_slice::<Value>(&r.bytes().await.unwrap()).unwrap()
+        }
+    };
+    assert_eq!(get(cut.clone()).await["status"], "queued");
+    assert_eq!(get(cut.clone()).await["size"], Value::Null);
+    assert!(
+        !dir.path().join("images").join(&cut).exists(),
+        "no partial file where reads look"
+    );
+    assert_eq!(
+        std::fs::read_dir(dir.path().join("staging")).unwrap().count(),
+        0,
+        "staging emptied"
+    );
+    let v = get(done.clone()).await;
+    assert_eq!(
+        (v["status"].clone(), v["size"].clone()),
+        (json!("active"), json!(data.len()))
+    );
+    let r = client
+        .get(format!("{}/v2/images/{done}/file", proc.image))
+        .header("X-Auth-Token", support::TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(&r.bytes().await.unwrap()[..], &data[..], "acknowledged data intact");
+    // The queued image takes a new upload.
+    let r = client
+        .put(format!("{}/v2/images/{cut}/file", proc.image))
+        .header("X-Auth-Token", support::TOKEN)
+        .header("Content-Type", "application/octet-stream")
+        .body(vec![1u8; 10])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 204);
+}
