@@ -67,10 +67,69 @@ pub struct ApiSettings {
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AuthSettings {
-    /// `noauth2`: `X-Auth-Token: <user>:<project>` tokens.
+    /// `noauth2`: `X-Auth-Token: <user>:<project>` tokens. `keystone`: tokens
+    /// validated by Keystone, as keystonemiddleware's `auth_token` does.
     pub strategy: String,
-    /// Named in `WWW-Authenticate: Keystone uri="…"` on 401s.
+    /// Named in `WWW-Authenticate: Keystone uri="…"` on 401s. Empty (the
+    /// default): `keystone_url` without its `/v3`; filled in when loading.
     pub www_authenticate_uri: String,
+    /// Keystone's identity API, plain HTTP (`…/v3`; a URL without `/v3` gets it appended).
+    pub keystone_url: String,
+    /// Seconds a token validation is cached (keystonemiddleware's
+    /// `token_cache_time`); never beyond the token's expiry; 0 = no cache.
+    pub cache_secs: u64,
+    /// Most token validations kept in the cache.
+    pub cache_entries: usize,
+    /// Seconds one call to Keystone may take before the request gets a 503.
+    pub timeout_secs: f64,
+    /// Service credentials (password auth, project-scoped): when `service_user`
+    /// is set, user tokens are validated with the service's own token;
+    /// otherwise each user token validates itself.
+    pub service_user: String,
+    pub service_password: Secret,
+    pub service_project: String,
+    /// Domain name of the service user and project.
+    pub service_domain: String,
+}
+
+/// A value never shown by `Debug`.
+#[derive(Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(pub String);
+
+impl Secret {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_empty() { "\"\"" } else { "\"***\"" })
+    }
+}
+
+impl AuthSettings {
+    /// `keystone_url` as the identity v3 endpoint, without a trailing `/`.
+    pub fn keystone_v3_url(&self) -> String {
+        let url = self.keystone_url.trim().trim_end_matches('/');
+        if url.ends_with("/v3") {
+            url.to_string()
+        } else {
+            format!("{url}/v3")
+        }
+    }
+
+    /// `keystone_url` without the version: what `www_authenticate_uri` defaults to.
+    pub fn keystone_root_url(&self) -> String {
+        let v3 = self.keystone_v3_url();
+        v3.strip_suffix("/v3").unwrap_or(&v3).to_string()
+    }
+
+    /// Whether service credentials are configured.
+    pub fn has_service_credentials(&self) -> bool {
+        !self.service_user.is_empty()
+    }
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -112,7 +171,15 @@ metadata_items = 128
 
 [auth]
 strategy = "noauth2"
-www_authenticate_uri = "http://127.0.0.1:5000"
+www_authenticate_uri = ""
+keystone_url = "http://127.0.0.1:5000/v3"
+cache_secs = 300
+cache_entries = 10000
+timeout_secs = 10.0
+service_user = ""
+service_password = ""
+service_project = ""
+service_domain = "Default"
 
 [embedded]
 data_dir = "./data"
@@ -159,8 +226,11 @@ impl Settings {
         for (key, value) in &overrides.pairs {
             builder = builder.set_override(key.as_str(), value.as_str())?;
         }
-        let settings: Settings = builder.build()?.try_deserialize()?;
+        let mut settings: Settings = builder.build()?.try_deserialize()?;
         settings.validate()?;
+        if settings.auth.www_authenticate_uri.trim().is_empty() {
+            settings.auth.www_authenticate_uri = settings.auth.keystone_root_url();
+        }
         Ok(settings)
     }
 
@@ -199,11 +269,41 @@ impl Settings {
                 "api.max_microversion must be between {MIN} and {NOVA_MAX}"
             )));
         }
-        if self.auth.strategy != "noauth2" {
+        if !matches!(self.auth.strategy.as_str(), "noauth2" | "keystone") {
             return Err(ConfigError::Invalid(format!(
-                "auth.strategy {:?} is not supported (supported: noauth2)",
+                "auth.strategy {:?} is not supported (supported: noauth2, keystone)",
                 self.auth.strategy
             )));
+        }
+        match url::Url::parse(self.auth.keystone_url.trim()) {
+            // No TLS in this build (as for glance.url): plain HTTP only.
+            Ok(u) if u.scheme() == "http" && u.host().is_some() => {}
+            _ => {
+                return Err(ConfigError::Invalid(format!(
+                    "auth.keystone_url {:?} is not an http:// URL (plain HTTP only)",
+                    self.auth.keystone_url
+                )))
+            }
+        }
+        if self.auth.cache_entries == 0 {
+            return Err(ConfigError::Invalid("auth.cache_entries must be at least 1".into()));
+        }
+        if !(self.auth.timeout_secs.is_finite() && self.auth.timeout_secs > 0.0 && self.auth.timeout_secs < 1e6) {
+            return Err(ConfigError::Invalid(
+                "auth.timeout_secs must be a positive number of seconds".into(),
+            ));
+        }
+        let a = &self.auth;
+        let set = [
+            a.service_user.as_str(),
+            a.service_password.expose(),
+            a.service_project.as_str(),
+        ]
+        .map(|v| !v.is_empty());
+        if set.iter().any(|b| *b) && !set.iter().all(|b| *b) {
+            return Err(ConfigError::Invalid(
+                "auth.service_user, auth.service_password and auth.service_project go together".into(),
+            ));
         }
         if self.glance.timeout_secs <= 0.0 || self.glance.connect_timeout_secs <= 0.0 {
             return Err(ConfigError::Invalid("glance timeouts must be positive".into()));
@@ -241,6 +341,49 @@ mod tests {
         assert_eq!(s.api.max_microversion, "2.38");
         assert_eq!(s.api.metadata_items, 7);
         assert_eq!(s.server.max_request_body, 114688);
+    }
+
+    #[test]
+    fn keystone_urls_and_the_www_authenticate_default() {
+        let s = Settings::defaults();
+        assert_eq!(s.auth.strategy, "noauth2");
+        assert_eq!(s.auth.www_authenticate_uri, "http://127.0.0.1:5000");
+        let load = |pairs: &[(&str, &str)]| {
+            Settings::load_with_env(
+                &Overrides {
+                    config_file: None,
+                    pairs: pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+                },
+                false,
+            )
+        };
+        let s = load(&[
+            ("auth.strategy", "keystone"),
+            ("auth.keystone_url", "http://ks/identity/"),
+        ])
+        .unwrap();
+        assert_eq!(s.auth.keystone_v3_url(), "http://ks/identity/v3");
+        assert_eq!(s.auth.www_authenticate_uri, "http://ks/identity");
+        let s = load(&[
+            ("auth.keystone_url", "http://ks:5000/v3"),
+            ("auth.www_authenticate_uri", "https://public:5000"),
+        ])
+        .unwrap();
+        assert_eq!(s.auth.keystone_v3_url(), "http://ks:5000/v3");
+        assert_eq!(s.auth.www_authenticate_uri, "https://public:5000");
+        assert!(load(&[("auth.strategy", "ldap")]).is_err());
+        assert!(load(&[("auth.keystone_url", "ks:5000")]).is_err());
+        assert!(load(&[("auth.keystone_url", "https://ks:5000/v3")]).is_err());
+        assert!(load(&[("auth.cache_entries", "0")]).is_err());
+        assert!(load(&[("auth.service_user", "nova")]).is_err());
+        let s = load(&[
+            ("auth.service_user", "nova"),
+            ("auth.service_password", "secret"),
+            ("auth.service_project", "service"),
+        ])
+        .unwrap();
+        assert!(s.auth.has_service_credentials());
+        assert!(!format!("{s:?}").contains("secret"));
     }
 
     #[test]

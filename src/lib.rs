@@ -14,9 +14,19 @@ pub mod request_id;
 use actix_web::web;
 use std::sync::Arc;
 
+/// The authenticator `auth.strategy` names. Build it once and give it to both
+/// listeners: they then share one Keystone client and validation cache.
+pub fn authenticator(settings: &config::Settings) -> Result<auth::Authenticator, String> {
+    auth::Authenticator::from_settings(&settings.auth)
+}
+
 /// Everything the compute listener needs.
-pub fn nova_state(settings: config::Settings, backend: Arc<dyn backend::ImageBackend>) -> web::Data<nova::NovaState> {
-    web::Data::new(nova::NovaState::new(settings, backend))
+pub fn nova_state(
+    settings: config::Settings,
+    backend: Arc<dyn backend::ImageBackend>,
+    auth: auth::Authenticator,
+) -> web::Data<nova::NovaState> {
+    web::Data::new(nova::NovaState::new(settings, backend, auth))
 }
 
 /// Configure the compute listener's app: every request goes to Nova's router.
@@ -35,13 +45,26 @@ pub struct ImageState {
     pub backend: Arc<dyn backend::ImageBackend>,
     /// The embedded store, whose Glance v2 API the image listener serves.
     pub embedded: Option<backend::embedded::EmbeddedStore>,
+    /// Who a token stands for (shared with the compute listener).
+    pub auth: auth::Authenticator,
 }
 
-pub fn image_state(settings: &config::Settings, backends: &Backends) -> ImageState {
+pub fn image_state(settings: &config::Settings, backends: &Backends, auth: auth::Authenticator) -> ImageState {
     ImageState {
         settings: Arc::new(settings.clone()),
         backend: backends.backend.clone(),
         embedded: backends.embedded.clone(),
+        auth,
+    }
+}
+
+impl ImageState {
+    /// Whether the embedded store's Glance v2 API is served: it authenticates
+    /// with `noauth2` tokens only (`src/glance_v2` does not use the
+    /// [`auth::Authenticator`] yet), so with any other strategy it is left out
+    /// rather than let `<user>:<project>` tokens in.
+    pub fn serves_glance_v2(&self) -> bool {
+        self.embedded.is_some()
     }
 }
 
@@ -50,9 +73,9 @@ pub fn image_state(settings: &config::Settings, backends: &Backends) -> ImageSta
 /// (embedded mode only); anything else is Glance's plain 404.
 pub fn configure_image(state: ImageState) -> impl FnOnce(&mut web::ServiceConfig) {
     move |cfg: &mut web::ServiceConfig| {
-        glance_v1::configure(cfg, state.backend.clone(), state.settings.clone());
-        if let Some(store) = state.embedded.clone() {
-            glance_v2::configure(cfg, store, state.settings.clone());
+        glance_v1::configure(cfg, state.backend.clone(), state.settings.clone(), state.auth.clone());
+        if let Some(store) = state.embedded.clone().filter(|_| state.serves_glance_v2()) {
+            glance_v2::configure(cfg, store, state.settings.clone(), state.auth.clone());
         }
         cfg.default_service(web::to(glance_v2::not_found));
     }

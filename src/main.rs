@@ -95,18 +95,25 @@ fn main() -> std::process::ExitCode {
         let backends = nova_images_proxy::build_backend(&settings)
             .await
             .map_err(|e| std::io::Error::other(format!("image backend: {e}")))?;
+        let authenticator = nova_images_proxy::authenticator(&settings).map_err(std::io::Error::other)?;
         let bind = settings.server.bind.clone();
         let image_bind = settings.image_listener();
         tracing::info!(
             compute = %bind,
             image = image_bind.as_deref().unwrap_or("(none)"),
             backend = %backends.backend.describe(),
-            auth = %settings.auth.strategy,
+            auth = %authenticator.strategy(),
             max_microversion = %settings.max_version(),
             "starting nova-images-proxy"
         );
-        let image_state = nova_images_proxy::image_state(&settings, &backends);
-        let state = nova_images_proxy::nova_state(settings, backends.backend);
+        tracing::info!(
+            auth = %authenticator.strategy(),
+            www_authenticate_uri = %settings.auth.www_authenticate_uri,
+            "authentication: {}",
+            authenticator.describe()
+        );
+        let image_state = nova_images_proxy::image_state(&settings, &backends, authenticator.clone());
+        let state = nova_images_proxy::nova_state(settings, backends.backend, authenticator);
         let compute = HttpServer::new(move || {
             App::new()
                 .wrap(TracingLogger::<RootSpan>::new())

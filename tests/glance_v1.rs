@@ -855,6 +855,7 @@ async fn a_download_that_breaks_off_is_aborted_not_truncated() {
             settings: std::sync::Arc::new(support::settings(&[])),
             backend: std::sync::Arc::new(Breaking { error }),
             embedded: None,
+            auth: nova_images_proxy::auth::Authenticator::NoAuth2,
         };
         let server = actix_web::HttpServer::new(move || {
             actix_web::App::new().configure(nova_images_proxy::configure_image(state.clone()))

@@ -12,8 +12,9 @@
 //! the member calls; this service is read-only there, so those are 405 (with
 //! an `Allow` naming only what is served) or 404.
 //!
-//! Authentication as on the compute listener (`noauth2`; no token → 401 with
-//! keystonemiddleware's body). python-glanceclient percent-quotes the token
+//! Authentication as on the compute listener (the shared [`auth::Authenticator`]:
+//! no or an invalid token → 401 with keystonemiddleware's body, Keystone
+//! unavailable → 503 page). python-glanceclient percent-quotes the token
 //! (`urllib.parse.quote(token, safe='=+/')`, so `demo:p1` arrives as
 //! `demo%3Ap1`): the token is percent-decoded before use. It also sends
 //! `Content-Type: application/octet-stream` on GET and HEAD, which is ignored.
@@ -53,12 +54,22 @@ use webob::HttpError;
 pub struct V1State {
     pub backend: Arc<dyn ImageBackend>,
     pub settings: Arc<Settings>,
+    pub auth: auth::Authenticator,
 }
 
 /// Register the Glance v1 routes (everything under `/v1`).
-pub fn configure(cfg: &mut web::ServiceConfig, backend: Arc<dyn ImageBackend>, settings: Arc<Settings>) {
-    cfg.app_data(web::Data::new(V1State { backend, settings }))
-        .service(web::resource(["/v1", "/v1/{tail:.*}"]).to(entry));
+pub fn configure(
+    cfg: &mut web::ServiceConfig,
+    backend: Arc<dyn ImageBackend>,
+    settings: Arc<Settings>,
+    auth: auth::Authenticator,
+) {
+    cfg.app_data(web::Data::new(V1State {
+        backend,
+        settings,
+        auth,
+    }))
+    .service(web::resource(["/v1", "/v1/{tail:.*}"]).to(entry));
 }
 
 enum Route {
@@ -88,15 +99,23 @@ pub async fn entry(req: HttpRequest, state: web::Data<V1State>) -> HttpResponse 
     let header_str = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
     let token = header_str("x-auth-token").map(|t| percent_encoding::percent_decode_str(t).decode_utf8_lossy());
     let global_id = request_id::global_id(header_str("x-openstack-request-id"), &rid);
-    let Some(ctx) = auth::noauth2_context(token.as_deref(), &global_id) else {
-        return HttpResponse::Unauthorized()
-            .insert_header((
-                header::WWW_AUTHENTICATE,
-                format!("Keystone uri=\"{}\"", state.settings.auth.www_authenticate_uri),
-            ))
-            .insert_header(("x-openstack-request-id", rid.as_str()))
-            .insert_header((header::CONTENT_TYPE, "application/json"))
-            .body(auth::unauthorized_body().to_vec());
+    let ctx = match state.auth.authenticate(token.as_deref(), &global_id).await {
+        Ok(ctx) => ctx,
+        Err(auth::AuthError::Unauthenticated) => {
+            return HttpResponse::Unauthorized()
+                .insert_header((
+                    header::WWW_AUTHENTICATE,
+                    format!("Keystone uri=\"{}\"", state.settings.auth.www_authenticate_uri),
+                ))
+                .insert_header(("x-openstack-request-id", rid.as_str()))
+                .insert_header((header::CONTENT_TYPE, "application/json"))
+                .body(auth::unauthorized_body().to_vec());
+        }
+        // keystonemiddleware's answer when it cannot reach Keystone: webob's 503 page.
+        Err(auth::AuthError::Unavailable(_)) => {
+            return HttpError::positional(503, "The identity service is unavailable. Please try again later.")
+                .response(&req, &rid);
+        }
     };
     let path = percent_encoding::percent_decode_str(req.uri().path())
         .decode_utf8_lossy()

@@ -35,11 +35,17 @@ use std::sync::Arc;
 struct V2State {
     store: EmbeddedStore,
     settings: Arc<Settings>,
+    auth: auth::Authenticator,
 }
 
 /// Register the Glance v2 routes for `store`.
-pub fn configure(cfg: &mut web::ServiceConfig, store: EmbeddedStore, settings: Arc<Settings>) {
-    cfg.app_data(web::Data::new(V2State { store, settings }))
+pub fn configure(
+    cfg: &mut web::ServiceConfig,
+    store: EmbeddedStore,
+    settings: Arc<Settings>,
+    auth: auth::Authenticator,
+) {
+    cfg.app_data(web::Data::new(V2State { store, settings, auth }))
         .service(web::resource(["/", "/versions", "/v2", "/v2/", "/v2/{tail:.*}"]).to(entry));
 }
 
@@ -141,15 +147,26 @@ async fn entry(req: HttpRequest, payload: web::Payload, state: web::Data<V2State
         .and_then(|v| v.to_str().ok())
         .map(|t| percent_encoding::percent_decode_str(t).decode_utf8_lossy().into_owned());
     let rid = crate::request_id::of(&req);
-    let Some(ctx) = auth::noauth2_context(token.as_deref(), &rid) else {
-        return HttpResponse::Unauthorized()
-            .insert_header((header::CONTENT_TYPE, "application/json"))
-            .insert_header((
-                header::WWW_AUTHENTICATE,
-                format!("Keystone uri=\"{}\"", state.settings.auth.www_authenticate_uri),
-            ))
-            .insert_header(("x-openstack-request-id", rid))
-            .body(auth::unauthorized_body());
+    let ctx = match state.auth.authenticate(token.as_deref(), &rid).await {
+        Ok(ctx) => ctx,
+        Err(auth::AuthError::Unauthenticated) => {
+            return HttpResponse::Unauthorized()
+                .insert_header((header::CONTENT_TYPE, "application/json"))
+                .insert_header((
+                    header::WWW_AUTHENTICATE,
+                    format!("Keystone uri=\"{}\"", state.settings.auth.www_authenticate_uri),
+                ))
+                .insert_header(("x-openstack-request-id", rid))
+                .body(auth::unauthorized_body());
+        }
+        Err(auth::AuthError::Unavailable(e)) => {
+            tracing::warn!(error = %e, "cannot check the token");
+            return error_page(
+                &req,
+                StatusCode::SERVICE_UNAVAILABLE,
+                "The identity service is unavailable.",
+            );
+        }
     };
     let segs: Vec<&str> = path.trim_start_matches("/v2/").split('/').collect();
     let m = req.method().clone();

@@ -28,13 +28,15 @@ use std::sync::Arc;
 pub struct NovaState {
     pub settings: Settings,
     pub backend: Arc<dyn ImageBackend>,
+    /// Who a token stands for (shared with the image listener).
+    pub auth: auth::Authenticator,
     pub max_version: Version,
     /// Base of `alternate` links: the image endpoint with `glance_link_prefix` applied.
     pub glance_link_base: String,
 }
 
 impl NovaState {
-    pub fn new(settings: Settings, backend: Arc<dyn ImageBackend>) -> Self {
+    pub fn new(settings: Settings, backend: Arc<dyn ImageBackend>, auth: auth::Authenticator) -> Self {
         let max_version = settings.max_version();
         // The embedded store's image API is the image listener.
         let image_url = match backend.public_image_url() {
@@ -50,6 +52,7 @@ impl NovaState {
         NovaState {
             settings,
             backend,
+            auth,
             max_version,
             glance_link_base,
         }
@@ -354,13 +357,21 @@ async fn api(
     // Authentication (keystonemiddleware's place in Nova's pipeline).
     let token = header_str(req, "x-auth-token");
     let global_id = request_id::global_id(header_str(req, "x-openstack-request-id"), rid);
-    let Some(ctx) = auth::noauth2_context(token, &global_id) else {
-        let mut b = HttpResponse::Unauthorized();
-        b.insert_header((
-            header::WWW_AUTHENTICATE,
-            format!("Keystone uri=\"{}\"", state.settings.auth.www_authenticate_uri),
-        ));
-        return finish(b, &plain, "application/json", auth::unauthorized_body().to_vec());
+    let ctx = match state.auth.authenticate(token, &global_id).await {
+        Ok(ctx) => ctx,
+        Err(auth::AuthError::Unauthenticated) => {
+            let mut b = HttpResponse::Unauthorized();
+            b.insert_header((
+                header::WWW_AUTHENTICATE,
+                format!("Keystone uri=\"{}\"", state.settings.auth.www_authenticate_uri),
+            ));
+            return finish(b, &plain, "application/json", auth::unauthorized_body().to_vec());
+        }
+        // The token could not be checked: an outage, not a refusal.
+        Err(auth::AuthError::Unavailable(_)) => {
+            let fault = Fault::new(503, "The identity service is unavailable. Please try again later.");
+            return fault_response(&fault, &plain);
+        }
     };
 
     let Some(route) = routes::parse(req.method(), rest) else {

@@ -126,7 +126,8 @@ pub fn start(settings: Settings) -> Service {
                 .await
                 .expect("backend")
                 .backend;
-            let state = nova_images_proxy::nova_state(settings, backend);
+            let auth = nova_images_proxy::authenticator(&settings).expect("authenticator");
+            let state = nova_images_proxy::nova_state(settings, backend, auth);
             let server = actix_web::HttpServer::new(move || {
                 actix_web::App::new()
                     .wrap(tracing_actix_web::TracingLogger::<
@@ -164,7 +165,8 @@ pub fn start_image_listener(settings: Settings) -> Service {
     std::thread::spawn(move || {
         actix_web::rt::System::new().block_on(async move {
             let backends = nova_images_proxy::build_backend(&settings).await.expect("backend");
-            let state = nova_images_proxy::image_state(&settings, &backends);
+            let auth = nova_images_proxy::authenticator(&settings).expect("authenticator");
+            let state = nova_images_proxy::image_state(&settings, &backends, auth);
             let server = actix_web::HttpServer::new(move || {
                 actix_web::App::new()
                     .wrap(tracing_actix_web::TracingLogger::<
