@@ -292,10 +292,30 @@ manage() {  # manage CMD ARGS... -> keystone-manage with DIR's config; output to
   local mlog="$STATE_DIR/logs/keystone-manage-$1.log"
   echo "+ keystone-manage $*" | sed 's/--bootstrap-password [^ ]*/--bootstrap-password ***/' >>"$mlog"
   if ! "$VENV/bin/keystone-manage" --config-file "$STATE_DIR/etc/keystone.conf" "$@" >>"$mlog" 2>&1; then
+    [ -z "${MANAGE_QUIET:-}" ] || return 1
     echo "keystone.sh: keystone-manage $1 failed; last lines of $mlog:" >&2
     tail -n 30 "$mlog" >&2
     exit 1
   fi
+}
+
+# key_setup fernet|receipt|credential USER GROUP -> that key repository, initialised.
+# A failed attempt leaves the repository half made (keys are skipped once "0"
+# exists): it is emptied and the setup tried again, up to three times.
+key_setup() {
+  local repo="$1" user="$2" group="$3" dir="$STATE_DIR/$1-keys" attempt
+  for attempt in 1 2 3; do
+    if MANAGE_QUIET=1 manage "${repo}_setup" --keystone-user "$user" --keystone-group "$group" \
+        && [ -s "$dir/0" ] && [ -s "$dir/1" ]; then
+      return 0
+    fi
+    log "keystone-manage ${repo}_setup: attempt $attempt failed; retrying"
+    find "$dir" -mindepth 1 -delete
+    sleep 1
+  done
+  echo "keystone.sh: keystone-manage ${repo}_setup failed 3 times; last lines of $STATE_DIR/logs/keystone-manage-${repo}_setup.log:" >&2
+  tail -n 30 "$STATE_DIR/logs/keystone-manage-${repo}_setup.log" >&2
+  exit 1
 }
 
 # The demo project, its member user, the service user: made (or found) through the API.
@@ -452,15 +472,13 @@ cmd_start() {
 
   local url="http://$HOST:$port/v3" me group
   me="$(id -un)"; group="$(id -gn)"
-  # Each keystone-manage spends ~3 s importing keystone; the schema and the three
-  # key repositories are independent, so they are made side by side.
-  local pids=() p failed=0
-  manage db_sync & pids+=($!)
-  manage fernet_setup --keystone-user "$me" --keystone-group "$group" & pids+=($!)
-  manage receipt_setup --keystone-user "$me" --keystone-group "$group" & pids+=($!)
-  manage credential_setup --keystone-user "$me" --keystone-group "$group" & pids+=($!)
-  for p in "${pids[@]}"; do wait "$p" || failed=1; done
-  [ "$failed" -eq 0 ] || die "keystone-manage failed (logs in $state/logs)"
+  # One keystone-manage at a time: run side by side, the key setups have been seen to
+  # lose their freshly written "0.tmp" key file (FileNotFoundError on the rename).
+  manage db_sync
+  local repo
+  for repo in fernet receipt credential; do
+    key_setup "$repo" "$me" "$group"
+  done
   manage bootstrap --bootstrap-password "$admin_pw" \
     --bootstrap-username admin --bootstrap-project-name admin --bootstrap-role-name admin \
     --bootstrap-service-name keystone --bootstrap-region-id RegionOne \
