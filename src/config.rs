@@ -36,6 +36,22 @@ pub struct ServerSettings {
     pub max_request_body: usize,
     /// `GET /healthcheck` also checks that the image backend answers (503 if not).
     pub healthcheck_backend: bool,
+    /// Most open client connections per listener; more wait in the listen
+    /// backlog until one closes.
+    pub max_connections: usize,
+    /// Seconds a client has to send a request's line and headers (408 after).
+    pub header_timeout_secs: f64,
+    /// Seconds a client has to send a request body (Nova API, Glance v2 JSON
+    /// bodies), and the longest pause between two chunks of an image upload;
+    /// Nova-style 408 fault after.
+    pub body_timeout_secs: f64,
+    /// Seconds an idle keep-alive connection stays open; 0 = no keep-alive.
+    pub keep_alive_secs: f64,
+    /// Largest request head (request line and headers), in bytes; larger heads
+    /// get 431. At most 131072 (the HTTP layer's own ceiling).
+    pub max_header_bytes: usize,
+    /// On SIGTERM or SIGINT: seconds in-flight requests are given to finish.
+    pub shutdown_timeout_secs: u64,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -155,6 +171,12 @@ image_bind = ""
 workers = 0
 max_request_body = 114688
 healthcheck_backend = false
+max_connections = 4096
+header_timeout_secs = 10.0
+body_timeout_secs = 30.0
+keep_alive_secs = 60.0
+max_header_bytes = 65536
+shutdown_timeout_secs = 30
 
 [glance]
 url = ""
@@ -258,6 +280,26 @@ impl Settings {
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
+        let srv = &self.server;
+        for (name, v, zero_ok) in [
+            ("server.header_timeout_secs", srv.header_timeout_secs, false),
+            ("server.body_timeout_secs", srv.body_timeout_secs, false),
+            ("server.keep_alive_secs", srv.keep_alive_secs, true),
+        ] {
+            if !(v.is_finite() && v < 1e6 && (v > 0.0 || (zero_ok && v == 0.0))) {
+                return Err(ConfigError::Invalid(format!(
+                    "{name} must be a positive number of seconds"
+                )));
+            }
+        }
+        if srv.max_connections == 0 {
+            return Err(ConfigError::Invalid("server.max_connections must be at least 1".into()));
+        }
+        if !(1024..=131072).contains(&srv.max_header_bytes) {
+            return Err(ConfigError::Invalid(
+                "server.max_header_bytes must be between 1024 and 131072".into(),
+            ));
+        }
         let v = Version::parse(&self.api.max_microversion).ok_or_else(|| {
             ConfigError::Invalid(format!(
                 "api.max_microversion {:?} is not X.Y",

@@ -10,6 +10,7 @@ pub mod glance_v2;
 pub mod nova;
 pub mod pyjson;
 pub mod request_id;
+pub mod server;
 
 use actix_web::web;
 use std::sync::Arc;

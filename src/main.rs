@@ -1,9 +1,10 @@
-use actix_web::{App, HttpServer};
+use actix_web::dev::ServerHandle;
 use clap::Parser;
 use nova_images_proxy::config::{Overrides, Settings};
-use nova_images_proxy::request_id::RootSpan;
 use std::path::PathBuf;
-use tracing_actix_web::TracingLogger;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::reload;
+use tracing_subscriber::util::SubscriberInitExt;
 
 /// Nova's deprecated images proxy API (and Glance v1 image reads) in front of Glance v2.
 #[derive(Parser, Debug)]
@@ -66,24 +67,40 @@ impl Cli {
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    let settings = match Settings::load(&cli.overrides()) {
+    let overrides = cli.overrides();
+    let settings = match Settings::load(&overrides) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("nova-images-proxy: {e}");
             return std::process::ExitCode::from(2);
         }
     };
-    let filter = tracing_subscriber::EnvFilter::try_new(&settings.log.level)
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_target(false)
-        .init();
-    let workers = if settings.server.workers == 0 {
-        std::thread::available_parallelism().map_or(2, |n| n.get())
-    } else {
-        settings.server.workers
+    let log_filter = match tracing_subscriber::EnvFilter::try_new(&settings.log.level) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("nova-images-proxy: log.level {:?}: {e}", settings.log.level);
+            return std::process::ExitCode::from(2);
+        }
     };
+    let (filter_layer, log_reload) = reload::Layer::new(log_filter);
+    tracing_subscriber::registry()
+        .with(filter_layer)
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_target(false)
+                .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout())),
+        )
+        .init();
+    // Every client connection is a descriptor: take what the hard limit allows.
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(n) if n < 2 * settings.server.max_connections as u64 + 64 => tracing::warn!(
+            nofile = n,
+            max_connections = settings.server.max_connections,
+            "the open-files limit is low for server.max_connections on two listeners"
+        ),
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "cannot raise the open-files limit"),
+    }
     let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -104,6 +121,7 @@ fn main() -> std::process::ExitCode {
             backend = %backends.backend.describe(),
             auth = %authenticator.strategy(),
             max_microversion = %settings.max_version(),
+            workers = nova_images_proxy::server::workers(&settings),
             "starting nova-images-proxy"
         );
         tracing::info!(
@@ -113,39 +131,36 @@ fn main() -> std::process::ExitCode {
             authenticator.describe()
         );
         let image_state = nova_images_proxy::image_state(&settings, &backends, authenticator.clone());
-        let state = nova_images_proxy::nova_state(settings, backends.backend, authenticator);
-        let compute = HttpServer::new(move || {
-            App::new()
-                .wrap(TracingLogger::<RootSpan>::new())
-                .configure(nova_images_proxy::configure_compute(state.clone()))
-        })
-        .workers(workers)
-        .bind(&bind)?
-        .run();
+        let state = nova_images_proxy::nova_state(settings.clone(), backends.backend, authenticator);
+        let compute = nova_images_proxy::server::compute(&settings, state, bind_listener(&bind)?)?;
         tracing::info!(compute = %bind, "compute listener (Nova images API) ready");
-        match image_bind {
+        let mut handles = vec![compute.handle()];
+        let image = match &image_bind {
             Some(addr) => {
-                let image = HttpServer::new(move || {
-                    App::new()
-                        .wrap(TracingLogger::<RootSpan>::new())
-                        .configure(nova_images_proxy::configure_image(image_state.clone()))
-                })
-                .workers(workers)
-                .bind(&addr)?
-                .run();
+                let image = nova_images_proxy::server::image(&settings, image_state, bind_listener(addr)?)?;
+                handles.push(image.handle());
                 tracing::info!(
                     image = %addr,
                     glance_v1 = %format!("http://{addr}/v1/images"),
                     "image listener ready: Glance v1 image reads (HEAD/GET /v1/images/{{id}}, GET /v1/images[/detail]) served"
                 );
-                let (a, b) = futures_util::future::join(compute, image).await;
-                a.and(b)
+                Some(image)
             }
             None => {
                 tracing::info!("no image listener: Glance v1 image reads not served (set server.image_bind or --image-bind)");
-                compute.await
+                None
             }
-        }
+        };
+        tokio::spawn(signals(handles, overrides, settings, log_reload));
+        let (a, b) = futures_util::future::join(compute, async move {
+            match image {
+                Some(image) => image.await,
+                None => Ok(()),
+            }
+        })
+        .await;
+        tracing::info!("stopped");
+        a.and(b)
     });
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -154,4 +169,120 @@ fn main() -> std::process::ExitCode {
             std::process::ExitCode::FAILURE
         }
     }
+}
+
+fn bind_listener(addr: &str) -> std::io::Result<std::net::TcpListener> {
+    std::net::TcpListener::bind(addr)
+        .map_err(|e| std::io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}")))
+}
+
+type LogReload = reload::Handle<tracing_subscriber::EnvFilter, tracing_subscriber::Registry>;
+
+/// SIGTERM/SIGINT: stop accepting, let in-flight requests finish (at most
+/// `server.shutdown_timeout_secs`), exit; a second one, or SIGQUIT, exits at
+/// once. SIGHUP: read the configuration again and apply what can change
+/// without a restart (`log.level`).
+async fn signals(handles: Vec<ServerHandle>, overrides: Overrides, mut current: Settings, log_reload: LogReload) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut term), Ok(mut int), Ok(mut quit), Ok(mut hup)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::quit()),
+        signal(SignalKind::hangup()),
+    ) else {
+        tracing::error!("cannot install signal handlers");
+        return;
+    };
+    let stop = |graceful: bool| {
+        let handles = handles.clone();
+        async move {
+            futures_util::future::join_all(handles.iter().map(|h| h.stop(graceful))).await;
+        }
+    };
+    let mut draining: Option<tokio::task::JoinHandle<()>> = None;
+
+    loop {
+        let graceful = tokio::select! {
+            _ = term.recv() => Some(("SIGTERM", true)),
+            _ = int.recv() => Some(("SIGINT", true)),
+            _ = quit.recv() => Some(("SIGQUIT", false)),
+            _ = hup.recv() => None,
+        };
+        match graceful {
+            Some((name, true)) if draining.is_none() => {
+                tracing::info!(
+                    signal = name,
+                    timeout_secs = current.server.shutdown_timeout_secs,
+                    "draining: no new connections; in-flight requests finish, then exit"
+                );
+                draining = Some(tokio::spawn(stop(true)));
+            }
+            Some((name, _)) if draining.is_some() => {
+                // The listeners are busy draining and would not take another
+                // command: leave now. The embedded store is safe against
+                // this (every write is atomic), like against SIGKILL.
+                tracing::warn!(signal = name, "stopping now, in-flight requests abandoned");
+                std::process::exit(1);
+            }
+            Some((name, _)) => {
+                tracing::warn!(signal = name, "stopping now: open connections are closed");
+                stop(false).await;
+            }
+            None => current = reload_settings(&overrides, current, &log_reload),
+        }
+    }
+}
+
+fn reload_settings(overrides: &Overrides, current: Settings, log_reload: &LogReload) -> Settings {
+    let new = match Settings::load(overrides) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, "SIGHUP: configuration not reloaded; the running one is kept");
+            return current;
+        }
+    };
+    if new.log.level != current.log.level {
+        match tracing_subscriber::EnvFilter::try_new(&new.log.level) {
+            Ok(f) => match log_reload.reload(f) {
+                Ok(()) => {
+                    tracing::warn!(log_level = %new.log.level, old = %current.log.level, "SIGHUP: log.level applied")
+                }
+                Err(e) => tracing::error!(error = %e, "SIGHUP: log.level not applied"),
+            },
+            Err(e) => {
+                tracing::error!(log_level = %new.log.level, error = %e, "SIGHUP: log.level is not a valid filter; kept");
+                return Settings {
+                    log: current.log.clone(),
+                    ..new
+                };
+            }
+        }
+    } else {
+        tracing::info!("SIGHUP: configuration read again");
+    }
+    let changed: Vec<&str> = [
+        ("server", format!("{:?}", current.server) != format!("{:?}", new.server)),
+        ("glance", format!("{:?}", current.glance) != format!("{:?}", new.glance)),
+        ("api", format!("{:?}", current.api) != format!("{:?}", new.api)),
+        ("auth", format!("{:?}", current.auth) != format!("{:?}", new.auth)),
+        (
+            "embedded",
+            format!("{:?}", current.embedded) != format!("{:?}", new.embedded),
+        ),
+    ]
+    .into_iter()
+    .filter_map(|(name, differs)| differs.then_some(name))
+    .collect();
+    if !changed.is_empty() {
+        tracing::warn!(
+            sections = %changed.join(", "),
+            "SIGHUP: these settings changed and take effect at the next start; the running ones are kept"
+        );
+        // Keep reporting them until they are applied.
+        return Settings {
+            log: new.log,
+            ..current
+        };
+    }
+    new
 }

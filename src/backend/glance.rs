@@ -185,6 +185,7 @@ impl GlanceBackend {
     }
 
     async fn get_raw(&self, ctx: &RequestContext, id: &str) -> BackendResult<Value> {
+        check_id(id)?;
         let url = self.image_url(id);
         let resp = self
             .send(true, || self.request(ctx, reqwest::Method::GET, &url))
@@ -327,6 +328,33 @@ fn strip_tags(line: &str) -> String {
     }
     out.push_str(rest);
     out
+}
+
+/// Glance's image ids are at most 36 characters (its `images.id` column):
+/// a longer one names no image, and is answered as Glance would (404)
+/// without a call. Such ids can be longer than Glance's web server takes.
+fn check_id(id: &str) -> BackendResult<()> {
+    if id.len() <= 36 {
+        return Ok(());
+    }
+    Err(BackendError::Status {
+        status: 404,
+        details: glanceclient_details(
+            "text/html; charset=UTF-8",
+            &format!(
+                "<html>\n <head>\n  <title>404 Not Found</title>\n </head>\n <body>\n  <h1>404 Not Found</h1>\n  \
+                 No image found with ID {}<br /><br />\n\n\n\n </body>\n</html>",
+                html_escape(id)
+            ),
+        ),
+    })
+}
+
+fn html_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }
 
 async fn error_from_response(resp: reqwest::Response) -> BackendError {
@@ -481,6 +509,7 @@ impl ImageBackend for GlanceBackend {
     }
 
     async fn data(&self, ctx: &RequestContext, id: &str, range: Option<ByteRange>) -> BackendResult<ImageData> {
+        check_id(id)?;
         let url = format!("{}/file", self.image_url(id));
         let range_header = range.map(|r| match r {
             ByteRange::From { start, end: Some(end) } => format!("bytes={start}-{end}"),
@@ -537,6 +566,7 @@ impl ImageBackend for GlanceBackend {
     }
 
     async fn delete(&self, ctx: &RequestContext, id: &str) -> BackendResult<()> {
+        check_id(id)?;
         let url = self.image_url(id);
         let resp = self
             .send(false, || self.request(ctx, reqwest::Method::DELETE, &url))
@@ -555,6 +585,7 @@ impl ImageBackend for GlanceBackend {
         change: PropertyChange,
         max_properties: Option<usize>,
     ) -> BackendResult<Image> {
+        check_id(id)?;
         let lock = self.write_lock(id);
         let _guard = lock.lock().await;
         let base = self.base_properties(ctx).await;

@@ -55,7 +55,7 @@ pub async fn not_found(req: HttpRequest) -> HttpResponse {
 }
 
 /// A webob error page with `explanation` (already HTML-escaped where needed).
-fn error_page(req: &HttpRequest, status: StatusCode, explanation: &str) -> HttpResponse {
+pub(crate) fn error_page(req: &HttpRequest, status: StatusCode, explanation: &str) -> HttpResponse {
     let format = webob_format(req.headers().get(header::ACCEPT).and_then(|v| v.to_str().ok()));
     let reason = status.canonical_reason().unwrap_or("Error");
     let (ct, body) = webob_page(format, &format!("{} {reason}", status.as_u16()), reason, explanation);
@@ -185,7 +185,7 @@ async fn entry(req: HttpRequest, payload: web::Payload, state: web::Data<V2State
             .map(|()| no_content(&req))
             .map_err(Into::into),
         (["images", id], "PATCH") => update(&req, payload, store, &ctx, id, &state.settings).await,
-        (["images", id, "file"], "PUT") => upload(&req, payload, store, &ctx, id).await,
+        (["images", id, "file"], "PUT") => upload(&req, payload, store, &ctx, id, &state.settings).await,
         (["images", id, "file"], "GET") => download(&req, store, &ctx, id).await,
         (["images", id, "actions", action @ ("deactivate" | "reactivate")], "POST") => store
             .set_active(&ctx, id, *action == "reactivate")
@@ -251,16 +251,23 @@ pub fn image_json(image: &Image) -> Value {
     Value::Object(image.to_glance_json())
 }
 
-async fn read_json(payload: web::Payload, max: usize) -> Result<Value, ApiError> {
-    let mut body = Vec::new();
-    let mut payload = payload;
-    while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|_| ApiError::new(400, "Error reading the request body."))?;
-        if body.len() + chunk.len() > max {
-            return Err(ApiError::new(413, "Request is too large."));
+async fn read_json(payload: web::Payload, max: usize, settings: &Settings) -> Result<Value, ApiError> {
+    let deadline = std::time::Duration::from_secs_f64(settings.server.body_timeout_secs);
+    let read = async {
+        let mut body = Vec::new();
+        let mut payload = payload;
+        while let Some(chunk) = payload.next().await {
+            let chunk = chunk.map_err(|_| ApiError::new(400, "Error reading the request body."))?;
+            if body.len() + chunk.len() > max {
+                return Err(ApiError::new(413, "Request is too large."));
+            }
+            body.extend_from_slice(&chunk);
         }
-        body.extend_from_slice(&chunk);
-    }
+        Ok(body)
+    };
+    let body = tokio::time::timeout(deadline, read)
+        .await
+        .unwrap_or_else(|_| Err(ApiError::new(408, "The request body was not received in time.")))?;
     serde_json::from_slice(&body).map_err(|_| ApiError::new(400, "Malformed JSON in request body."))
 }
 
@@ -338,7 +345,7 @@ async fn create(
     ctx: &RequestContext,
     settings: &Settings,
 ) -> Answer {
-    let body = read_json(payload, settings.server.max_request_body.max(65536)).await?;
+    let body = read_json(payload, settings.server.max_request_body.max(65536), settings).await?;
     let Value::Object(fields) = body else {
         return Err(ApiError::new(400, "Body expected in request."));
     };
@@ -403,7 +410,7 @@ async fn update(
     ) {
         return Err(ApiError::new(415, format!("Unsupported Content-Type {ct}")));
     }
-    let body = read_json(payload, settings.server.max_request_body.max(65536)).await?;
+    let body = read_json(payload, settings.server.max_request_body.max(65536), settings).await?;
     let ops = patch::parse(&body)?;
     // Validation errors surface from inside the transaction; nothing is written then.
     let result: Result<Image, BackendError> = store
@@ -428,6 +435,7 @@ async fn upload(
     store: &EmbeddedStore,
     ctx: &RequestContext,
     id: &str,
+    settings: &Settings,
 ) -> Answer {
     let ct = req
         .headers()
@@ -437,8 +445,33 @@ async fn upload(
     if !ct.is_empty() && !ct.starts_with("application/octet-stream") {
         return Err(ApiError::new(415, format!("Content type {ct} not supported.")));
     }
-    store.upload(ctx, id, payload).await?;
-    Ok(no_content(req))
+    // A client that stops sending for `body_timeout_secs` loses the upload
+    // (the image goes back to `queued`, as when it disconnects).
+    let idle = std::time::Duration::from_secs_f64(settings.server.body_timeout_secs);
+    let stalled = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = stalled.clone();
+    let body = futures_util::stream::unfold(Some(payload), move |payload| {
+        let flag = flag.clone();
+        async move {
+            let mut payload = payload?;
+            match tokio::time::timeout(idle, payload.next()).await {
+                Ok(Some(item)) => Some((item.map_err(|e| e.to_string()), Some(payload))),
+                Ok(None) => None,
+                Err(_) => {
+                    flag.store(true, std::sync::atomic::Ordering::SeqCst);
+                    Some((Err(format!("no data for {} s", idle.as_secs_f64())), None))
+                }
+            }
+        }
+    });
+    match store.upload(ctx, id, Box::pin(body)).await {
+        Ok(_) => Ok(no_content(req)),
+        Err(_) if stalled.load(std::sync::atomic::Ordering::SeqCst) => {
+            tracing::warn!(image = id, "upload abandoned: the client stopped sending");
+            Err(ApiError::new(408, "The image data was not received in time."))
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// One `Range: bytes=…` header, if it is a single well-formed range.

@@ -161,7 +161,7 @@ pub fn parse(body: &Value) -> Result<Vec<Op>, ApiError> {
                 format!("Invalid JSON pointer for this resource: '{raw}'"),
             ));
         }
-        let key = segs[0].replace("~1", "/").replace("~0", "~").trim().to_string();
+        let key = crate::pyjson::py_strip(&segs[0].replace("~1", "/").replace("~0", "~")).to_string();
         let value = obj.get("value").cloned();
         out.push(match (name, value) {
             ("remove", _) => Op::Remove(key),

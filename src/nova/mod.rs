@@ -307,17 +307,35 @@ fn negotiate(req: &HttpRequest, max: Version) -> Result<Version, FaultResp> {
     }
 }
 
-/// Read the body, refusing more than `max` bytes (oslo.middleware `sizelimit`).
-async fn read_body(mut payload: web::Payload, max: usize) -> Result<Vec<u8>, ()> {
-    let mut body = Vec::new();
-    while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|_| ())?;
-        if body.len() + chunk.len() > max {
-            return Err(());
+/// Why a request body was not read.
+enum BodyError {
+    /// More than the limit (oslo.middleware `sizelimit`): 413.
+    TooLarge,
+    /// Not all there within `server.body_timeout_secs`: 408.
+    TooSlow,
+    /// The client broke the framing or went away: 400.
+    Broken,
+}
+
+/// Read the body, refusing more than `max` bytes or taking longer than `deadline`.
+async fn read_body(mut payload: web::Payload, max: usize, deadline: std::time::Duration) -> Result<Vec<u8>, BodyError> {
+    let read = async {
+        let mut body = Vec::new();
+        while let Some(chunk) = payload.next().await {
+            let chunk = chunk.map_err(|e| match e {
+                actix_web::error::PayloadError::Overflow => BodyError::TooLarge,
+                _ => BodyError::Broken,
+            })?;
+            if body.len() + chunk.len() > max {
+                return Err(BodyError::TooLarge);
+            }
+            body.extend_from_slice(&chunk);
         }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body)
+        Ok(body)
+    };
+    tokio::time::timeout(deadline, read)
+        .await
+        .unwrap_or(Err(BodyError::TooSlow))
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -349,9 +367,18 @@ async fn api(
     if content_length.is_some_and(|n| n > max_body as u64) {
         return too_large(&plain);
     }
-    let raw_body = match read_body(payload, max_body).await {
+    let deadline = std::time::Duration::from_secs_f64(state.settings.server.body_timeout_secs);
+    let raw_body = match read_body(payload, max_body, deadline).await {
         Ok(b) => b,
-        Err(()) => return too_large(&plain),
+        Err(BodyError::TooLarge) => return too_large(&plain),
+        Err(BodyError::TooSlow) => {
+            tracing::warn!("request body not received in time");
+            let fault = Fault::new(408, "The request body was not received in time.");
+            return fault_response(&fault, &plain);
+        }
+        Err(BodyError::Broken) => {
+            return fault_response(&Fault::bad_request("The request body could not be read."), &plain);
+        }
     };
 
     // Authentication (keystonemiddleware's place in Nova's pipeline).

@@ -2,6 +2,8 @@
 //! started in-process on a loopback port, and the seed images.
 #![allow(dead_code)]
 
+pub mod process;
+pub mod raw;
 pub mod seed;
 
 use nova_images_proxy::config::{Overrides, Settings};
@@ -115,31 +117,30 @@ impl Drop for Service {
     }
 }
 
-/// Start the compute listener with `settings` on 127.0.0.1:<free port>.
+/// Start the compute listener with `settings` on 127.0.0.1:<free port>, built
+/// as the binary builds it (`nova_images_proxy::server`, with its limits).
 pub fn start(settings: Settings) -> Service {
+    serve(settings, |settings, backends, listener| {
+        let auth = nova_images_proxy::authenticator(settings).expect("authenticator");
+        let state = nova_images_proxy::nova_state(settings.clone(), backends.backend, auth);
+        nova_images_proxy::server::compute(settings, state, listener)
+    })
+}
+
+/// Run the listener `make` builds on a fresh loopback port, in a thread of its own.
+fn serve<M>(settings: Settings, make: M) -> Service
+where
+    M: FnOnce(&Settings, nova_images_proxy::Backends, TcpListener) -> std::io::Result<actix_web::dev::Server>
+        + Send
+        + 'static,
+{
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let addr = listener.local_addr().expect("addr");
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
         actix_web::rt::System::new().block_on(async move {
-            let backend = nova_images_proxy::build_backend(&settings)
-                .await
-                .expect("backend")
-                .backend;
-            let auth = nova_images_proxy::authenticator(&settings).expect("authenticator");
-            let state = nova_images_proxy::nova_state(settings, backend, auth);
-            let server = actix_web::HttpServer::new(move || {
-                actix_web::App::new()
-                    .wrap(tracing_actix_web::TracingLogger::<
-                        nova_images_proxy::request_id::RootSpan,
-                    >::new())
-                    .configure(nova_images_proxy::configure_compute(state.clone()))
-            })
-            .workers(2)
-            .disable_signals()
-            .listen(listener)
-            .expect("listen")
-            .run();
+            let backends = nova_images_proxy::build_backend(&settings).await.expect("backend");
+            let server = make(&settings, backends, listener).expect("listen");
             tx.send(server.handle()).expect("handle");
             server.await.expect("server");
         })
@@ -159,34 +160,9 @@ pub fn client() -> reqwest::Client {
 /// Start the image listener (Glance v1 reads; Glance v2 of an embedded store)
 /// with `settings` on 127.0.0.1:<free port>.
 pub fn start_image_listener(settings: Settings) -> Service {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        actix_web::rt::System::new().block_on(async move {
-            let backends = nova_images_proxy::build_backend(&settings).await.expect("backend");
-            let auth = nova_images_proxy::authenticator(&settings).expect("authenticator");
-            let state = nova_images_proxy::image_state(&settings, &backends, auth);
-            let server = actix_web::HttpServer::new(move || {
-                actix_web::App::new()
-                    .wrap(tracing_actix_web::TracingLogger::<
-                        nova_images_proxy::request_id::RootSpan,
-                    >::new())
-                    .configure(nova_images_proxy::configure_image(state.clone()))
-            })
-            .workers(2)
-            .disable_signals()
-            .listen(listener)
-            .expect("listen")
-            .run();
-            tx.send(server.handle()).expect("handle");
-            server.await.expect("server");
-        })
-    });
-    let handle = rx.recv().expect("server started");
-    Service {
-        base: format!("http://{addr}"),
-        handle,
-        data_dir: None,
-    }
+    serve(settings, |settings, backends, listener| {
+        let auth = nova_images_proxy::authenticator(settings).expect("authenticator");
+        let state = nova_images_proxy::image_state(settings, &backends, auth);
+        nova_images_proxy::server::image(settings, state, listener)
+    })
 }

@@ -58,13 +58,25 @@ struct Inner {
     writer: Mutex<Connection>,
     readers: Mutex<Vec<Connection>>,
     db_path: PathBuf,
-    /// The live images in list order, as of SQLite `data_version` (which moves
-    /// whenever any connection, in this process or another, commits).
-    snapshot: Mutex<(Connection, Option<Snapshot>)>,
+    /// The live images, as of SQLite `data_version` (which moves whenever any
+    /// connection, in this process or another, commits): reads are answered
+    /// from it without a query while nothing changed.
+    snapshot: Mutex<(Connection, Option<Arc<Catalog>>)>,
 }
 
-/// Live images in list order, with the `data_version` they were read at.
-type Snapshot = (i64, Arc<Vec<Record>>);
+/// The live images in list order, indexed by id, with the `data_version`
+/// they were read at.
+struct Catalog {
+    version: i64,
+    records: Vec<Record>,
+    by_id: std::collections::HashMap<String, usize>,
+}
+
+impl Catalog {
+    fn get(&self, id: &str) -> Option<&Record> {
+        self.by_id.get(id).map(|&i| &self.records[i])
+    }
+}
 
 #[derive(Clone)]
 pub struct EmbeddedStore {
@@ -107,6 +119,49 @@ impl EmbeddedStore {
 
     pub fn data_dir(&self) -> &Path {
         &self.inner.dir
+    }
+
+    /// The live images as they are now. While nothing was committed since the
+    /// last read this costs one `PRAGMA data_version` (no I/O: WAL index in
+    /// shared memory) on the caller's thread; otherwise the catalogue is read
+    /// again, off the async workers.
+    async fn catalog(&self) -> BackendResult<Arc<Catalog>> {
+        if let Some(fresh) = Self::fresh_catalog(&self.inner, false)? {
+            return Ok(fresh);
+        }
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || Self::fresh_catalog(&inner, true).map(|c| c.expect("reloaded")))
+            .await
+            .map_err(|e| BackendError::Internal(format!("store task: {e}")))?
+    }
+
+    /// The cached catalogue if it is current; else, when `reload`, read it again.
+    fn fresh_catalog(inner: &Inner, reload: bool) -> BackendResult<Option<Arc<Catalog>>> {
+        let mut guard = inner.snapshot.lock().unwrap_or_else(|p| p.into_inner());
+        let (conn, cached) = &mut *guard;
+        let version: i64 = conn
+            .prepare_cached("PRAGMA data_version")
+            .and_then(|mut st| st.query_row([], |r| r.get(0)))
+            .map_err(db::internal)?;
+        match cached {
+            Some(c) if c.version == version => Ok(Some(c.clone())),
+            _ if !reload => Ok(None),
+            _ => {
+                let records = db::all_live(conn)?;
+                let by_id = records
+                    .iter()
+                    .enumerate()
+                    .map(|(i, r)| (r.image.id.clone(), i))
+                    .collect();
+                let catalog = Arc::new(Catalog {
+                    version,
+                    records,
+                    by_id,
+                });
+                *cached = Some(catalog.clone());
+                Ok(Some(catalog))
+            }
+        }
     }
 
     /// Run `f` on a read connection, off the async workers.
@@ -316,8 +371,7 @@ impl EmbeddedStore {
 
     /// The data file of an active image (Glance: 403 deactivated, 404 otherwise).
     pub async fn open_file(&self, ctx: &RequestContext, id: &str) -> BackendResult<ImageFile> {
-        let (c, i) = (ctx.clone(), id.to_string());
-        let image = self.read(move |conn| Ok(Self::live(conn, &c, &i)?.image)).await?;
+        let image = ImageBackend::get(self, ctx, id).await?;
         match image.status.as_str() {
             "active" => Ok(ImageFile {
                 path: self.file_path(&image.id),
@@ -443,32 +497,22 @@ impl ImageBackend for EmbeddedStore {
     }
 
     async fn list(&self, ctx: &RequestContext, query: &ListQuery) -> BackendResult<Vec<Image>> {
-        let (ctx, query, inner) = (ctx.clone(), query.clone(), self.inner.clone());
-        tokio::task::spawn_blocking(move || {
-            let records = {
-                let mut guard = inner.snapshot.lock().unwrap_or_else(|p| p.into_inner());
-                let (conn, cached) = &mut *guard;
-                let version: i64 = conn
-                    .query_row("PRAGMA data_version", [], |r| r.get(0))
-                    .map_err(db::internal)?;
-                match cached {
-                    Some((v, records)) if *v == version => records.clone(),
-                    _ => {
-                        let records = Arc::new(db::all_live(conn)?);
-                        *cached = Some((version, records.clone()));
-                        records
-                    }
-                }
-            };
-            filters::select(&records, &ctx, &query.filters, query.marker.as_deref(), query.limit)
-        })
-        .await
-        .map_err(|e| BackendError::Internal(format!("store task: {e}")))?
+        let catalog = self.catalog().await?;
+        filters::select(
+            &catalog.records,
+            ctx,
+            &query.filters,
+            query.marker.as_deref(),
+            query.limit,
+        )
     }
 
     async fn get(&self, ctx: &RequestContext, id: &str) -> BackendResult<Image> {
-        let (ctx, id) = (ctx.clone(), id.to_string());
-        self.read(move |conn| Ok(Self::live(conn, &ctx, &id)?.image)).await
+        let catalog = self.catalog().await?;
+        match catalog.get(id) {
+            Some(r) if filters::visible(r, ctx) => Ok(r.image.clone()),
+            _ => Err(not_found(&format!("No image found with ID {id}"))),
+        }
     }
 
     async fn data(&self, ctx: &RequestContext, id: &str, range: Option<ByteRange>) -> BackendResult<ImageData> {
@@ -516,7 +560,7 @@ impl ImageBackend for EmbeddedStore {
     ) -> BackendResult<Image> {
         // Glance strips white space around the property names of JSON-patch
         // paths (`_decode_json_pointer`); so does the store.
-        let key = |k: &str| k.trim().to_string();
+        let key = |k: &str| crate::pyjson::py_strip(k).to_string();
         self.modify(ctx, id, move |img| {
             let props = &mut img.properties;
             match change {
