@@ -574,6 +574,80 @@ async fn one_glance_call_per_read_and_at_most_two_per_metadata_write() {
     }
 }
 
+/// Concurrent writes to one image with one token share Glance calls (one GET
+/// and one PATCH for all that queued up), none is lost, and one that Glance
+/// refuses fails on its own with the answer it gets when sent alone.
+#[actix_web::test]
+async fn concurrent_writes_share_glance_calls_and_a_refused_one_fails_alone() {
+    let Some(g) = glance() else { return };
+    let (proxy, count, _log) = counting_proxy(g.clone()).await;
+    let api = Arc::new(Api::new(&Backend::Glance(proxy.clone()), &[]));
+    let id = api.image(json!({})).await;
+    let path = format!("/v2.1/images/{id}/metadata");
+    // Alone: Glance refuses a reserved name.
+    let reserved = r#"{"metadata": {"os_glance_reserved": "x"}}"#;
+    let alone = api.req("POST", &path, &[], Some(reserved)).await;
+    assert!(alone.0 >= 400 && alone.0 < 500, "{alone:?}");
+
+    // 32 valid writes at once: fewer calls than one GET and one PATCH each.
+    let before = count.load(Ordering::SeqCst);
+    let mut tasks = Vec::new();
+    for t in 0..32 {
+        let (api, path) = (api.clone(), path.clone());
+        tasks.push(actix_web::rt::spawn(async move {
+            let body = json!({"metadata": {format!("v{t:02}"): format!("{t}")}}).to_string();
+            api.req("POST", &path, &[], Some(&body)).await
+        }));
+    }
+    for task in tasks {
+        let (s, v) = task.await.expect("task");
+        assert_eq!(s, 200, "{v}");
+    }
+    let shared = count.load(Ordering::SeqCst) - before;
+    eprintln!("32 concurrent writes: {shared} Glance calls");
+    assert!(
+        shared < 64,
+        "{shared} Glance calls for 32 concurrent writes: none shared"
+    );
+
+    // The same with one write Glance refuses among them.
+    let before = count.load(Ordering::SeqCst);
+    let mut tasks = Vec::new();
+    for t in 0..32 {
+        let (api, path) = (api.clone(), path.clone());
+        tasks.push(actix_web::rt::spawn(async move {
+            let body = if t == 7 {
+                reserved.to_string()
+            } else {
+                json!({"metadata": {format!("w{t:02}"): format!("{t}")}}).to_string()
+            };
+            (t, api.req("POST", &path, &[], Some(&body)).await)
+        }));
+    }
+    for task in tasks {
+        let (t, (s, v)) = task.await.expect("task");
+        if t == 7 {
+            assert_eq!((s, &v), (alone.0, &alone.1), "the refused write answers as when alone");
+        } else {
+            assert_eq!(s, 200, "{v}");
+            assert_eq!(
+                v["metadata"][format!("w{t:02}")],
+                format!("{t}"),
+                "its key in its answer"
+            );
+        }
+    }
+    let calls = count.load(Ordering::SeqCst) - before;
+    let (_, v) = api.get(&path).await;
+    let meta = v["metadata"].as_object().expect("metadata");
+    assert_eq!(meta.len(), 63, "{v}");
+    assert!(!meta.contains_key("os_glance_reserved"));
+    // A refused combined PATCH is redone write by write: at most one GET
+    // and one PATCH more than the writes alone would take.
+    eprintln!("32 concurrent writes, one refused: {calls} Glance calls");
+    assert!(calls <= 2 * 32 + 2, "{calls} Glance calls for 32 writes");
+}
+
 #[actix_web::test]
 async fn slow_glance_is_a_json_504_within_the_timeout() {
     // A local server that accepts and then answers nothing for 30 s.

@@ -15,7 +15,7 @@ use serde_json::{json, Map, Value};
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex as StdMutex};
 use std::time::Duration;
-use tokio::sync::{Mutex, OnceCell};
+use tokio::sync::OnceCell;
 
 /// Glance's own cap on `limit` (`api_limit_max`): the largest useful page.
 const GLANCE_MAX_PAGE: u64 = 1000;
@@ -30,16 +30,38 @@ pub struct GlanceSettings {
     pub num_retries: u32,
 }
 
-pub struct GlanceBackend {
+/// A handle on the Glance client (cheap to clone: property writes are
+/// carried out by a task of their own, which outlives a client that leaves).
+#[derive(Clone)]
+pub struct GlanceBackend(Arc<GlanceInner>);
+
+impl std::ops::Deref for GlanceBackend {
+    type Target = GlanceInner;
+    fn deref(&self) -> &GlanceInner {
+        &self.0
+    }
+}
+
+/// One property write waiting for its image's writer.
+struct PendingWrite {
+    ctx: RequestContext,
+    change: PropertyChange,
+    max_properties: Option<usize>,
+    reply: tokio::sync::oneshot::Sender<BackendResult<Image>>,
+}
+
+pub struct GlanceInner {
     base: String,
     http: reqwest::Client,
     /// For image data: no limit on the whole transfer, `timeout` between reads.
     data_http: reqwest::Client,
     settings: GlanceSettings,
     base_properties: OnceCell<Arc<HashSet<String>>>,
-    /// Per-image write locks: property writes to one image are serialized
-    /// inside this process so that concurrent merges cannot lose keys.
-    write_locks: StdMutex<HashMap<String, Arc<Mutex<()>>>>,
+    /// Property writes waiting, per image. Writes to one image are applied by
+    /// one writer task at a time (so concurrent merges cannot lose keys); the
+    /// writes that queued up meanwhile with the same token go to Glance as one
+    /// GET and one PATCH (group commit).
+    write_queues: StdMutex<HashMap<String, std::collections::VecDeque<PendingWrite>>>,
 }
 
 impl GlanceBackend {
@@ -60,14 +82,14 @@ impl GlanceBackend {
             .no_proxy()
             .build()
             .map_err(|e| BackendError::Internal(format!("cannot build the HTTP client: {e}")))?;
-        Ok(Self {
+        Ok(Self(Arc::new(GlanceInner {
             base: settings.url.trim_end_matches('/').to_string(),
             http,
             data_http,
             settings,
             base_properties: OnceCell::new(),
-            write_locks: StdMutex::new(HashMap::new()),
-        })
+            write_queues: StdMutex::new(HashMap::new()),
+        })))
     }
 
     fn image_url(&self, id: &str) -> String {
@@ -239,13 +261,161 @@ impl GlanceBackend {
         Ok(out)
     }
 
-    fn write_lock(&self, id: &str) -> Arc<Mutex<()>> {
-        let mut locks = self.write_locks.lock().unwrap_or_else(|p| p.into_inner());
-        // Forget locks nobody holds any more so the map stays small.
-        if locks.len() > 1024 {
-            locks.retain(|_, l| Arc::strong_count(l) > 1);
+    /// Apply the writes queued for `id` until none is left: each round takes
+    /// the first waiting write and every other one with the same token.
+    async fn drain_writes(self, id: String) {
+        loop {
+            let batch: Vec<PendingWrite> = {
+                let mut queues = self.write_queues.lock().unwrap_or_else(|p| p.into_inner());
+                let Some(queue) = queues.get_mut(&id) else { return };
+                let Some(token) = queue.front().map(|p| p.ctx.token.clone()) else {
+                    queues.remove(&id);
+                    return;
+                };
+                let (same, rest): (std::collections::VecDeque<_>, _) =
+                    queue.drain(..).partition(|p| p.ctx.token == token);
+                *queue = rest;
+                same.into()
+            };
+            self.apply_batch(&id, batch).await;
         }
-        locks.entry(id.to_string()).or_default().clone()
+    }
+
+    /// One GET, the writes applied in order to what it read (each checked on
+    /// its own: a key to remove that is not there, the quota), one PATCH with
+    /// the difference. If Glance refuses a combined PATCH, the writes are
+    /// made again one by one so that each gets its own answer.
+    async fn apply_batch(&self, id: &str, batch: Vec<PendingWrite>) {
+        let reply = |p: PendingWrite, r: BackendResult<Image>| {
+            let _ = p.reply.send(r);
+        };
+        if batch.len() == 1 {
+            let p = batch.into_iter().next().expect("one write");
+            let r = self.write_once(&p.ctx, id, &p.change, p.max_properties).await;
+            return reply(p, r);
+        }
+        let ctx = batch[0].ctx.clone();
+        let base = self.base_properties(&ctx).await;
+        let current = match self
+            .get_raw(&ctx, id)
+            .await
+            .and_then(|raw| image_from_glance(raw, &base))
+        {
+            Ok(c) => c,
+            Err(e) => {
+                for p in batch {
+                    reply(p, Err(e.clone()));
+                }
+                return;
+            }
+        };
+        let mut state = current.properties.clone();
+        let mut included = Vec::new();
+        for p in batch {
+            match patch_for(&state, &p.change) {
+                Err(e) => reply(p, Err(e)),
+                Ok((_, after)) if p.max_properties.is_some_and(|max| after.len() > max) => {
+                    reply(p, Err(BackendError::QuotaExceeded))
+                }
+                Ok((_, after)) => {
+                    state = after;
+                    included.push(p);
+                }
+            }
+        }
+        let (ops, _) =
+            patch_for(&current.properties, &PropertyChange::ReplaceAll(state)).expect("a replacement always applies");
+        if ops.is_empty() {
+            for p in included {
+                reply(p, Ok(current.clone()));
+            }
+            return;
+        }
+        tracing::debug!(
+            image = id,
+            writes = included.len(),
+            "property writes combined into one PATCH"
+        );
+        match self.patch(&ctx, id, &ops, &base).await {
+            Ok(saved) => {
+                for p in included {
+                    warn_if_differs(id, &p.change, &saved);
+                    reply(p, Ok(saved.clone()));
+                }
+            }
+            Err(BackendError::Status { .. }) => {
+                for p in included {
+                    let r = self.write_once(&p.ctx, id, &p.change, p.max_properties).await;
+                    reply(p, r);
+                }
+            }
+            Err(e) => {
+                for p in included {
+                    reply(p, Err(e.clone()));
+                }
+            }
+        }
+    }
+
+    /// One write on its own: GET, check, PATCH.
+    async fn write_once(
+        &self,
+        ctx: &RequestContext,
+        id: &str,
+        change: &PropertyChange,
+        max_properties: Option<usize>,
+    ) -> BackendResult<Image> {
+        let base = self.base_properties(ctx).await;
+        let current = image_from_glance(self.get_raw(ctx, id).await?, &base)?;
+        let (ops, expected) = patch_for(&current.properties, change)?;
+        if max_properties.is_some_and(|max| expected.len() > max) {
+            return Err(BackendError::QuotaExceeded);
+        }
+        if ops.is_empty() {
+            return Ok(current);
+        }
+        let saved = self.patch(ctx, id, &ops, &base).await?;
+        warn_if_differs(id, change, &saved);
+        Ok(saved)
+    }
+
+    /// `PATCH /v2/images/{id}` with JSON-patch `ops`; the image Glance saved.
+    async fn patch(
+        &self,
+        ctx: &RequestContext,
+        id: &str,
+        ops: &[Value],
+        base: &HashSet<String>,
+    ) -> BackendResult<Image> {
+        let url = self.image_url(id);
+        let body = serde_json::to_vec(ops).map_err(|e| BackendError::Internal(e.to_string()))?;
+        let resp = self
+            .send(false, || {
+                self.request(ctx, reqwest::Method::PATCH, &url)
+                    .header("Content-Type", JSON_PATCH)
+                    .body(body.clone())
+            })
+            .await?;
+        image_from_glance(self.json_or_error(resp).await?, base)
+    }
+}
+
+/// Check what Glance saved against what was written. Glance normalises some
+/// keys (e.g. a trailing newline, which Nova's key pattern lets through); the
+/// write did happen, so it is reported, not turned into an error.
+fn warn_if_differs(id: &str, change: &PropertyChange, saved: &Image) {
+    let differing = match change {
+        PropertyChange::Merge(set) | PropertyChange::ReplaceAll(set) => {
+            set.iter().filter(|(k, v)| saved.properties.get(*k) != Some(v)).count()
+        }
+        PropertyChange::Remove(k) => usize::from(saved.properties.contains_key(k)),
+    };
+    if differing > 0 {
+        tracing::warn!(
+            image = id,
+            differing,
+            "the image service saved properties other than those written"
+        );
     }
 }
 
@@ -586,44 +756,35 @@ impl ImageBackend for GlanceBackend {
         max_properties: Option<usize>,
     ) -> BackendResult<Image> {
         check_id(id)?;
-        let lock = self.write_lock(id);
-        let _guard = lock.lock().await;
-        let base = self.base_properties(ctx).await;
-        let current = image_from_glance(self.get_raw(ctx, id).await?, &base)?;
-        let (ops, expected) = patch_for(&current.properties, &change)?;
-        if max_properties.is_some_and(|max| expected.len() > max) {
-            return Err(BackendError::QuotaExceeded);
-        }
-        if ops.is_empty() {
-            return Ok(current);
-        }
-        let url = self.image_url(id);
-        let body = serde_json::to_vec(&ops).map_err(|e| BackendError::Internal(e.to_string()))?;
-        let resp = self
-            .send(false, || {
-                self.request(ctx, reqwest::Method::PATCH, &url)
-                    .header("Content-Type", JSON_PATCH)
-                    .body(body.clone())
-            })
-            .await?;
-        let saved = image_from_glance(self.json_or_error(resp).await?, &base)?;
-        // Check what Glance saved against what was written. Glance normalises some
-        // keys (e.g. a trailing newline, which Nova's key pattern lets through); the
-        // write did happen, so it is reported, not turned into an error.
-        let differing = match &change {
-            PropertyChange::Merge(set) | PropertyChange::ReplaceAll(set) => {
-                set.iter().filter(|(k, v)| saved.properties.get(*k) != Some(v)).count()
-            }
-            PropertyChange::Remove(k) => usize::from(saved.properties.contains_key(k)),
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let pending = PendingWrite {
+            ctx: ctx.clone(),
+            change,
+            max_properties,
+            reply,
         };
-        if differing > 0 {
-            tracing::warn!(
-                image = id,
-                differing,
-                "the image service saved properties other than those written"
-            );
+        // An image has a queue exactly while its writer runs (the writer
+        // removes it, under this lock, when it finds it empty); the first
+        // write to an idle image starts the writer.
+        let lead = {
+            let mut queues = self.write_queues.lock().unwrap_or_else(|p| p.into_inner());
+            match queues.entry(id.to_string()) {
+                std::collections::hash_map::Entry::Occupied(mut q) => {
+                    q.get_mut().push_back(pending);
+                    false
+                }
+                std::collections::hash_map::Entry::Vacant(v) => {
+                    v.insert([pending].into());
+                    true
+                }
+            }
+        };
+        if lead {
+            tokio::spawn(self.clone().drain_writes(id.to_string()));
         }
-        Ok(saved)
+        answer
+            .await
+            .unwrap_or_else(|_| Err(BackendError::Internal("the property writer stopped".into())))
     }
 }
 

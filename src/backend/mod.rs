@@ -236,7 +236,7 @@ pub enum PropertyChange {
     Remove(String),
 }
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Clone, Debug, thiserror::Error)]
 pub enum BackendError {
     /// Glance answered with an error status. `details` is the text
     /// python-glanceclient makes of the error body (e.g.

@@ -401,9 +401,11 @@ impl EmbeddedStore {
 /// Bytes `start..=end` of the file at `path` as a stream of 64 KiB chunks; a
 /// file that ends early makes the stream fail, never end short.
 fn file_stream(path: PathBuf, start: u64, len: u64) -> super::DataStream {
-    use tokio::io::{AsyncReadExt, AsyncSeekExt};
+    use std::io::{Read, Seek};
+    /// Bytes per read: one buffer of this size per download in flight.
+    const CHUNK: u64 = 64 * 1024;
     struct State {
-        file: Option<tokio::fs::File>,
+        file: Option<std::fs::File>,
         path: PathBuf,
         start: u64,
         remaining: u64,
@@ -414,30 +416,32 @@ fn file_stream(path: PathBuf, start: u64, len: u64) -> super::DataStream {
         start,
         remaining: len,
     };
+    // Each read runs on a blocking thread straight into the buffer that is
+    // sent (tokio's `File` would copy through a buffer of its own).
     Box::pin(futures_util::stream::unfold(state, |mut st| async move {
         if st.remaining == 0 {
             return None;
         }
-        if st.file.is_none() {
-            let opened = async {
-                let mut f = tokio::fs::File::open(&st.path).await?;
-                f.seek(std::io::SeekFrom::Start(st.start)).await?;
-                Ok::<_, std::io::Error>(f)
-            }
-            .await;
-            match opened {
-                Ok(f) => st.file = Some(f),
-                Err(e) => {
-                    st.remaining = 0;
-                    return Some((Err(io_err(e)), st));
+        let want = st.remaining.min(CHUNK) as usize;
+        let (file, path, start) = (st.file.take(), st.path.clone(), st.start);
+        let read = tokio::task::spawn_blocking(move || {
+            let mut file = match file {
+                Some(f) => f,
+                None => {
+                    let mut f = std::fs::File::open(&path)?;
+                    f.seek(std::io::SeekFrom::Start(start))?;
+                    f
                 }
-            }
-        }
-        let want = st.remaining.min(64 * 1024) as usize;
-        let mut buf = vec![0u8; want];
-        let file = st.file.as_mut()?;
-        match file.read(&mut buf).await {
-            Ok(0) => {
+            };
+            let mut buf = vec![0u8; want];
+            let n = file.read(&mut buf)?;
+            buf.truncate(n);
+            Ok::<_, std::io::Error>((file, buf))
+        })
+        .await
+        .unwrap_or_else(|e| Err(std::io::Error::other(e)));
+        match read {
+            Ok((_, buf)) if buf.is_empty() => {
                 st.remaining = 0;
                 Some((
                     Err(BackendError::Internal(
@@ -446,9 +450,9 @@ fn file_stream(path: PathBuf, start: u64, len: u64) -> super::DataStream {
                     st,
                 ))
             }
-            Ok(n) => {
-                buf.truncate(n);
-                st.remaining -= n as u64;
+            Ok((file, buf)) => {
+                st.file = Some(file);
+                st.remaining -= buf.len() as u64;
                 Some((Ok(Bytes::from(buf)), st))
             }
             Err(e) => {
