@@ -209,21 +209,27 @@ class CpuWatch:
     """CPU used during a run by the processes of this benchmark and by everything else ("other")."""
 
     def __init__(self, roots):
-        self.roots = roots   # pids whose process trees are ours (Glance, Nova, services)
+        self.roots = roots   # name -> pid whose process tree is ours (Glance, Nova, services)
 
-    def _ours(self):
+    def _each(self):
+        return {k: sum(proc_cpu_s(p) for p in tree_pids(r)) for k, r in self.roots.items()}
+
+    def _ours(self, each):
         t = os.times()
         own = t.user + t.system + t.children_user + t.children_system   # this script, wrk, pgrep ...
-        return own + sum(proc_cpu_s(p) for r in self.roots for p in tree_pids(r))
+        return own + sum(each.values())
 
     def start(self):
-        self.t0, self.busy0, self.ours0 = time.monotonic(), cpu_busy_s(), self._ours()
+        self.each0 = self._each()
+        self.t0, self.busy0, self.ours0 = time.monotonic(), cpu_busy_s(), self._ours(self.each0)
 
     def stop(self):
         wall = time.monotonic() - self.t0
-        busy, ours = cpu_busy_s() - self.busy0, self._ours() - self.ours0
+        each = self._each()
+        busy, ours = cpu_busy_s() - self.busy0, self._ours(each) - self.ours0
         return {'wall_s': round(wall, 2), 'cpu_busy_cores': round(busy / wall, 2),
-                'cpu_ours_cores': round(ours / wall, 2), 'cpu_other_cores': round(max(0.0, busy - ours) / wall, 2)}
+                'cpu_ours_cores': round(ours / wall, 2), 'cpu_other_cores': round(max(0.0, busy - ours) / wall, 2),
+                'cpu_s': {k: round(each[k] - self.each0.get(k, 0), 3) for k in each}}
 
 
 def cmd_out(args, **kw):
@@ -766,6 +772,33 @@ def report(res):
                    '| Glance direct | service on Glance | Nova 34 | service, embedded |' % c1)
         out.append('|---|---|---|---|---|')
         out += rows
+    # CPU each process spent per request (per MiB for the download) in the run at c1
+    crow = []
+    for case in res['cases']:
+        cells = []
+        for t in ('glance', 'svc-glance', 'svc-embedded'):
+            r = next((r for r in res['runs'] if r['case'] == case and r['conns'] == c1 and r['target'] == t
+                      and r.get('cpu_s') and r.get('requests')), None)
+            if not r:
+                cells.append('–')
+                continue
+            per = r['requests']
+            unit = 'ms/req'
+            if case == 'v1-get-64MiB' and r.get('bytes_read'):
+                per, unit = r['bytes_read'] / (1024 * 1024), 'ms/MiB'
+            parts = []
+            for who, label in (('glance', 'Glance'), (t, 'service')):
+                if who in r['cpu_s'] and not (t == 'glance' and label == 'service') \
+                        and not (t == 'svc-embedded' and who == 'glance'):
+                    parts.append('%s %.3g' % (label, 1000 * r['cpu_s'][who] / per))
+            cells.append(' + '.join(parts) + ' ' + unit)
+        crow.append('| %s | %s |' % (CASE_TITLES.get(case, case), ' | '.join(cells)))
+    if crow:
+        out.append('')
+        out.append('| CPU per request at c%d (from /proc; wrk\'s own CPU not counted) | Glance direct | '
+                   'service on Glance | service, embedded |' % c1)
+        out.append('|---|---|---|---|')
+        out += crow
     if res.get('glance_log_errors'):
         out.append('')
         out.append('Glance logged errors (all runs): ' + '; '.join('%d× `%s`' % (v, k[:120])
@@ -1034,7 +1067,7 @@ def run(a, res, procs, work, duration, warmup, conns, cases):
                     log_before = (settle_log(glance_log), settle_log(front))
                 elif t == 'glance':
                     g_before = settle_log(glance_log)
-                cpu = CpuWatch([info['pid'] for info in targets.values()])
+                cpu = CpuWatch({k: info['pid'] for k, info in targets.items()})
                 sampler.start()
                 cpu.start()
                 args, wrc, out = run_wrk(work, method, url, body, ctype, c, duration, varying=vary)

@@ -424,6 +424,10 @@ fn file_stream(path: PathBuf, start: u64, len: u64) -> super::DataStream {
         }
         let want = st.remaining.min(CHUNK) as usize;
         let (file, path, start) = (st.file.take(), st.path.clone(), st.start);
+        // Allocated here, on the worker thread that will free it once sent:
+        // buffers made on the blocking threads would spread over malloc
+        // arenas that keep what they once held.
+        let mut buf = vec![0u8; want];
         let read = tokio::task::spawn_blocking(move || {
             let mut file = match file {
                 Some(f) => f,
@@ -433,7 +437,6 @@ fn file_stream(path: PathBuf, start: u64, len: u64) -> super::DataStream {
                     f
                 }
             };
-            let mut buf = vec![0u8; want];
             let n = file.read(&mut buf)?;
             buf.truncate(n);
             Ok::<_, std::io::Error>((file, buf))
