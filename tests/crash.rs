@@ -5,65 +5,18 @@
 mod support;
 
 use serde_json::{json, Value};
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-struct Proc {
-    child: Child,
-    compute: String,
-    image: String,
-}
-
-/// Run the real binary on `dir` and wait until it answers.
-fn spawn(dir: &std::path::Path) -> Proc {
-    let (cp, ip) = (free_port(), free_port());
-    let child = Command::new(env!("CARGO_BIN_EXE_nova-images-proxy"))
-        .args([
-            "--bind",
-            &format!("127.0.0.1:{cp}"),
-            "--image-bind",
-            &format!("127.0.0.1:{ip}"),
-        ])
-        .args([
-            "--data-dir",
-            &dir.to_string_lossy(),
-            "--no-demo-images",
-            "--log-level",
-            "warn",
-        ])
-        .env_remove("NOVA_IMAGES_PROXY__GLANCE__URL")
-        // No quota: writers keep writing until the kill.
-        .env("NOVA_IMAGES_PROXY__API__METADATA_ITEMS", "-1")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn the service");
-    let started = Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", cp)).is_err() {
-        assert!(started.elapsed() < Duration::from_secs(20), "the service did not start");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    Proc {
-        child,
-        compute: format!("http://127.0.0.1:{cp}"),
-        image: format!("http://127.0.0.1:{ip}"),
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// Run the real binary on `dir` (no quota: writers keep writing until the
+/// kill) and wait until it answers.
+fn spawn(dir: &std::path::Path) -> support::process::Proc {
+    let data = dir.to_string_lossy().into_owned();
+    support::process::spawn(
+        &["--data-dir", &data, "--no-demo-images", "--log-level", "warn"],
+        &[("NOVA_IMAGES_PROXY__API__METADATA_ITEMS", "-1")],
+        &dir.join("service.log"),
+    )
 }
 
 async fn metadata(client: &reqwest::Client, base: &str, id: &str) -> serde_json::Map<String, Value> {

