@@ -11,11 +11,14 @@ use super::{
 };
 use async_trait::async_trait;
 use futures_util::StreamExt;
-use serde_json::{json, Map, Value};
+use serde_json::Value;
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex as StdMutex};
 use std::time::Duration;
 use tokio::sync::OnceCell;
+
+mod writes;
+use writes::PendingWrite;
 
 /// Glance's own cap on `limit` (`api_limit_max`): the largest useful page.
 const GLANCE_MAX_PAGE: u64 = 1000;
@@ -40,14 +43,6 @@ impl std::ops::Deref for GlanceBackend {
     fn deref(&self) -> &GlanceInner {
         &self.0
     }
-}
-
-/// One property write waiting for its image's writer.
-struct PendingWrite {
-    ctx: RequestContext,
-    change: PropertyChange,
-    max_properties: Option<usize>,
-    reply: tokio::sync::oneshot::Sender<BackendResult<Image>>,
 }
 
 pub struct GlanceInner {
@@ -260,163 +255,6 @@ impl GlanceBackend {
         }
         Ok(out)
     }
-
-    /// Apply the writes queued for `id` until none is left: each round takes
-    /// the first waiting write and every other one with the same token.
-    async fn drain_writes(self, id: String) {
-        loop {
-            let batch: Vec<PendingWrite> = {
-                let mut queues = self.write_queues.lock().unwrap_or_else(|p| p.into_inner());
-                let Some(queue) = queues.get_mut(&id) else { return };
-                let Some(token) = queue.front().map(|p| p.ctx.token.clone()) else {
-                    queues.remove(&id);
-                    return;
-                };
-                let (same, rest): (std::collections::VecDeque<_>, _) =
-                    queue.drain(..).partition(|p| p.ctx.token == token);
-                *queue = rest;
-                same.into()
-            };
-            self.apply_batch(&id, batch).await;
-        }
-    }
-
-    /// One GET, the writes applied in order to what it read (each checked on
-    /// its own: a key to remove that is not there, the quota), one PATCH with
-    /// the difference. If Glance refuses a combined PATCH, the writes are
-    /// made again one by one so that each gets its own answer.
-    async fn apply_batch(&self, id: &str, batch: Vec<PendingWrite>) {
-        let reply = |p: PendingWrite, r: BackendResult<Image>| {
-            let _ = p.reply.send(r);
-        };
-        if batch.len() == 1 {
-            let p = batch.into_iter().next().expect("one write");
-            let r = self.write_once(&p.ctx, id, &p.change, p.max_properties).await;
-            return reply(p, r);
-        }
-        let ctx = batch[0].ctx.clone();
-        let base = self.base_properties(&ctx).await;
-        let current = match self
-            .get_raw(&ctx, id)
-            .await
-            .and_then(|raw| image_from_glance(raw, &base))
-        {
-            Ok(c) => c,
-            Err(e) => {
-                for p in batch {
-                    reply(p, Err(e.clone()));
-                }
-                return;
-            }
-        };
-        let mut state = current.properties.clone();
-        let mut included = Vec::new();
-        for p in batch {
-            match patch_for(&state, &p.change) {
-                Err(e) => reply(p, Err(e)),
-                Ok((_, after)) if p.max_properties.is_some_and(|max| after.len() > max) => {
-                    reply(p, Err(BackendError::QuotaExceeded))
-                }
-                Ok((_, after)) => {
-                    state = after;
-                    included.push(p);
-                }
-            }
-        }
-        let (ops, _) =
-            patch_for(&current.properties, &PropertyChange::ReplaceAll(state)).expect("a replacement always applies");
-        if ops.is_empty() {
-            for p in included {
-                reply(p, Ok(current.clone()));
-            }
-            return;
-        }
-        tracing::debug!(
-            image = id,
-            writes = included.len(),
-            "property writes combined into one PATCH"
-        );
-        match self.patch(&ctx, id, &ops, &base).await {
-            Ok(saved) => {
-                for p in included {
-                    warn_if_differs(id, &p.change, &saved);
-                    reply(p, Ok(saved.clone()));
-                }
-            }
-            Err(BackendError::Status { .. }) => {
-                for p in included {
-                    let r = self.write_once(&p.ctx, id, &p.change, p.max_properties).await;
-                    reply(p, r);
-                }
-            }
-            Err(e) => {
-                for p in included {
-                    reply(p, Err(e.clone()));
-                }
-            }
-        }
-    }
-
-    /// One write on its own: GET, check, PATCH.
-    async fn write_once(
-        &self,
-        ctx: &RequestContext,
-        id: &str,
-        change: &PropertyChange,
-        max_properties: Option<usize>,
-    ) -> BackendResult<Image> {
-        let base = self.base_properties(ctx).await;
-        let current = image_from_glance(self.get_raw(ctx, id).await?, &base)?;
-        let (ops, expected) = patch_for(&current.properties, change)?;
-        if max_properties.is_some_and(|max| expected.len() > max) {
-            return Err(BackendError::QuotaExceeded);
-        }
-        if ops.is_empty() {
-            return Ok(current);
-        }
-        let saved = self.patch(ctx, id, &ops, &base).await?;
-        warn_if_differs(id, change, &saved);
-        Ok(saved)
-    }
-
-    /// `PATCH /v2/images/{id}` with JSON-patch `ops`; the image Glance saved.
-    async fn patch(
-        &self,
-        ctx: &RequestContext,
-        id: &str,
-        ops: &[Value],
-        base: &HashSet<String>,
-    ) -> BackendResult<Image> {
-        let url = self.image_url(id);
-        let body = serde_json::to_vec(ops).map_err(|e| BackendError::Internal(e.to_string()))?;
-        let resp = self
-            .send(false, || {
-                self.request(ctx, reqwest::Method::PATCH, &url)
-                    .header("Content-Type", JSON_PATCH)
-                    .body(body.clone())
-            })
-            .await?;
-        image_from_glance(self.json_or_error(resp).await?, base)
-    }
-}
-
-/// Check what Glance saved against what was written. Glance normalises some
-/// keys (e.g. a trailing newline, which Nova's key pattern lets through); the
-/// write did happen, so it is reported, not turned into an error.
-fn warn_if_differs(id: &str, change: &PropertyChange, saved: &Image) {
-    let differing = match change {
-        PropertyChange::Merge(set) | PropertyChange::ReplaceAll(set) => {
-            set.iter().filter(|(k, v)| saved.properties.get(*k) != Some(v)).count()
-        }
-        PropertyChange::Remove(k) => usize::from(saved.properties.contains_key(k)),
-    };
-    if differing > 0 {
-        tracing::warn!(
-            image = id,
-            differing,
-            "the image service saved properties other than those written"
-        );
-    }
 }
 
 const PATH_SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
@@ -435,11 +273,6 @@ fn parse_content_range(v: &str) -> Option<ContentRange> {
         end: end.trim().parse().ok()?,
         total: total.trim().parse().ok()?,
     })
-}
-
-/// JSON-pointer escaping of a property name (`~` → `~0`, `/` → `~1`).
-fn json_pointer(key: &str) -> String {
-    format!("/{}", key.replace('~', "~0").replace('/', "~1"))
 }
 
 /// The text python-glanceclient makes of an error body (`glanceclient.exc.from_response`):
@@ -507,24 +340,7 @@ fn check_id(id: &str) -> BackendResult<()> {
     if id.len() <= 36 {
         return Ok(());
     }
-    Err(BackendError::Status {
-        status: 404,
-        details: glanceclient_details(
-            "text/html; charset=UTF-8",
-            &format!(
-                "<html>\n <head>\n  <title>404 Not Found</title>\n </head>\n <body>\n  <h1>404 Not Found</h1>\n  \
-                 No image found with ID {}<br /><br />\n\n\n\n </body>\n</html>",
-                html_escape(id)
-            ),
-        ),
-    })
-}
-
-fn html_escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
+    Err(super::glance_errors::not_found(&format!("No image found with ID {id}")))
 }
 
 async fn error_from_response(resp: reqwest::Response) -> BackendError {
@@ -588,49 +404,6 @@ pub fn image_from_glance(value: Value, base: &HashSet<String>) -> BackendResult<
         return Err(BackendError::BadResponse("image without an id".into()));
     }
     Ok(img)
-}
-
-/// The JSON-patch operations that apply `change` to `current` (an image's
-/// extra properties), and the properties expected afterwards.
-pub fn patch_for(
-    current: &Map<String, Value>,
-    change: &PropertyChange,
-) -> BackendResult<(Vec<Value>, Map<String, Value>)> {
-    let mut ops = Vec::new();
-    let mut after = current.clone();
-    match change {
-        PropertyChange::Merge(set) => {
-            for (k, v) in set {
-                if current.get(k) != Some(v) {
-                    // With the v2.1 JSON-patch media type Glance's `add` replaces
-                    // an existing property, so a merge needs no read of the image.
-                    ops.push(json!({"op": "add", "path": json_pointer(k), "value": v}));
-                }
-                after.insert(k.clone(), v.clone());
-            }
-        }
-        PropertyChange::ReplaceAll(set) => {
-            for k in current.keys() {
-                if !set.contains_key(k) {
-                    ops.push(json!({"op": "remove", "path": json_pointer(k)}));
-                }
-            }
-            for (k, v) in set {
-                if current.get(k) != Some(v) {
-                    ops.push(json!({"op": "add", "path": json_pointer(k), "value": v}));
-                }
-            }
-            after = set.clone();
-        }
-        PropertyChange::Remove(k) => {
-            if !current.contains_key(k) {
-                return Err(BackendError::KeyNotFound);
-            }
-            ops.push(json!({"op": "remove", "path": json_pointer(k)}));
-            after.shift_remove(k);
-        }
-    }
-    Ok((ops, after))
 }
 
 #[async_trait]
@@ -756,35 +529,7 @@ impl ImageBackend for GlanceBackend {
         max_properties: Option<usize>,
     ) -> BackendResult<Image> {
         check_id(id)?;
-        let (reply, answer) = tokio::sync::oneshot::channel();
-        let pending = PendingWrite {
-            ctx: ctx.clone(),
-            change,
-            max_properties,
-            reply,
-        };
-        // An image has a queue exactly while its writer runs (the writer
-        // removes it, under this lock, when it finds it empty); the first
-        // write to an idle image starts the writer.
-        let lead = {
-            let mut queues = self.write_queues.lock().unwrap_or_else(|p| p.into_inner());
-            match queues.entry(id.to_string()) {
-                std::collections::hash_map::Entry::Occupied(mut q) => {
-                    q.get_mut().push_back(pending);
-                    false
-                }
-                std::collections::hash_map::Entry::Vacant(v) => {
-                    v.insert([pending].into());
-                    true
-                }
-            }
-        };
-        if lead {
-            tokio::spawn(self.clone().drain_writes(id.to_string()));
-        }
-        answer
-            .await
-            .unwrap_or_else(|_| Err(BackendError::Internal("the property writer stopped".into())))
+        self.enqueue_write(ctx, id, change, max_properties).await
     }
 }
 
@@ -808,31 +553,5 @@ mod tests {
             "boom"
         );
         assert_eq!(strip_tags("a<>b<c>d"), "ad");
-    }
-
-    #[test]
-    fn merge_patch_adds_only_changed_keys() {
-        let mut current = Map::new();
-        current.insert("a".into(), json!("1"));
-        current.insert("b/c".into(), json!("2"));
-        let mut set = Map::new();
-        set.insert("a".into(), json!("1"));
-        set.insert("n".into(), json!("x"));
-        let (ops, after) = patch_for(&current, &PropertyChange::Merge(set.clone())).unwrap();
-        assert_eq!(ops, vec![json!({"op": "add", "path": "/n", "value": "x"})]);
-        assert_eq!(after.len(), 3);
-        let (ops, after) = patch_for(&current, &PropertyChange::ReplaceAll(set)).unwrap();
-        assert_eq!(
-            ops,
-            vec![
-                json!({"op": "remove", "path": "/b~1c"}),
-                json!({"op": "add", "path": "/n", "value": "x"})
-            ]
-        );
-        assert_eq!(after.len(), 2);
-        assert!(matches!(
-            patch_for(&current, &PropertyChange::Remove("zz".into())),
-            Err(BackendError::KeyNotFound)
-        ));
     }
 }

@@ -4,6 +4,7 @@
 
 pub mod embedded;
 pub mod glance;
+pub mod glance_errors;
 
 use async_trait::async_trait;
 use bytes::Bytes;
