@@ -686,10 +686,108 @@ async fn writes_nova_fumbles_succeed(b: Backend) {
         (200, json!({"metadata": {"x": "1"}}))
     );
     assert_eq!(api.get(&p).await.1, json!({"metadata": {"x": "1"}}));
-    // Nova's key pattern lets a trailing newline through; Glance saves the key
-    // without it. The write happened, so the answer is a success (as Nova's).
-    let (s, v) = api.req("POST", &p, &[], Some(r#"{"metadata": {"k\n": "v"}}"#)).await;
-    assert_eq!((s, v), (200, json!({"metadata": {"x": "1", "k": "v"}})));
+}
+
+/// A metadata write naming a base attribute of the image, or a key Glance
+/// would store under another name (`str.strip()`), is a 400 naming the key on
+/// every call and prefix, before any backend call: nothing is written.
+async fn base_attributes_and_keys_glance_would_rename_are_refused(b: Backend) {
+    use nova_images_proxy::backend::GLANCE_BASE_PROPERTIES;
+    // On Glance, through a counting proxy: no call may reach it.
+    let (api, count) = match &b {
+        Backend::Glance(g) => {
+            let (proxy, count, _) = counting_proxy(g.clone()).await;
+            (Api::new(&Backend::Glance(proxy), &[]), Some(count))
+        }
+        Backend::Embedded => (Api::new(&b, &[]), None),
+    };
+    let id = api
+        .image(json!({"hostile_seed_a": "kept", "os_distro": "debian"}))
+        .await;
+    // Warm up (the Glance backend reads the image schema once).
+    assert_eq!(api.get(&format!("/v2.1/images/{id}/metadata")).await.0, 200);
+    let before = api.glance_props(&id).await;
+    let calls_before = count.as_ref().map(|c| c.load(Ordering::SeqCst));
+    let mut keys: Vec<String> = GLANCE_BASE_PROPERTIES.iter().map(|k| k.to_string()).collect();
+    for k in [
+        "hostile_seed_a ",
+        " hostile_seed_a",
+        "hostile_seed_a\n",
+        "hostile_seed_a\t",
+        "\u{a0}hostile_seed_a",
+        "hostile_seed_a\u{1c}",
+        "hostile_seed_a\u{3000}",
+        " ",
+        "\n",
+    ] {
+        keys.push(k.to_string());
+    }
+    let project = support::PROJECT;
+    let prefixes = [
+        "/v2.1".to_string(),
+        format!("/v2.1/{project}"),
+        "/v2".to_string(),
+        format!("/v2/{project}"),
+    ];
+    let mut refused = 0;
+    for prefix in &prefixes {
+        let legacy = !prefix.starts_with("/v2.1");
+        for key in &keys {
+            let enc = percent_encoding::utf8_percent_encode(key, percent_encoding::NON_ALPHANUMERIC).to_string();
+            let one = json!({key.as_str(): "v"});
+            let mut two = json!({"fine": "v"});
+            two[key.as_str()] = json!("v");
+            let calls = [
+                (
+                    "POST",
+                    format!("{prefix}/images/{id}/metadata"),
+                    Some(json!({"metadata": one})),
+                ),
+                (
+                    "PUT",
+                    format!("{prefix}/images/{id}/metadata"),
+                    Some(json!({"metadata": two})),
+                ),
+                (
+                    "PUT",
+                    format!("{prefix}/images/{id}/metadata/{enc}"),
+                    Some(json!({"meta": one})),
+                ),
+                ("DELETE", format!("{prefix}/images/{id}/metadata/{enc}"), None),
+            ];
+            for (method, path, body) in calls {
+                let body = body.map(|b| b.to_string());
+                let (s, v) = api.req(method, &path, &[], body.as_deref()).await;
+                let msg = v["badRequest"]["message"].as_str().unwrap_or_default().to_string();
+                assert_eq!(
+                    (s, v["badRequest"]["code"].clone()),
+                    (400, json!(400)),
+                    "{method} {path}: {v}"
+                );
+                // Keys outside Nova's pattern get Nova's own refusal (on legacy
+                // `/v2` when mixed with valid keys); every other refusal names the key.
+                let nova_pattern = method != "DELETE"
+                    && (msg.contains("does not match any of the regexes")
+                        || (legacy && msg.contains("Additional properties are not allowed")));
+                let named = msg.starts_with(&format!("Invalid metadata key {}", py_repr(key)));
+                assert!(nova_pattern || named, "{method} {path}: {msg}");
+                if ["name", "owner", "status", "hostile_seed_a ", "hostile_seed_a\n"].contains(&key.as_str()) {
+                    assert!(named, "{method} {path}: {msg}");
+                }
+                refused += 1;
+            }
+        }
+    }
+    if let (Some(c), Some(n)) = (&count, calls_before) {
+        assert_eq!(c.load(Ordering::SeqCst), n, "a refused write reached Glance");
+    }
+    assert_eq!(api.glance_props(&id).await, before, "a refused write changed the image");
+    eprintln!("{refused} refused writes, image unchanged");
+}
+
+/// Python's `repr()` of a str, as the service's messages quote keys.
+fn py_repr(s: &str) -> String {
+    nova_images_proxy::pyjson::py_repr_str(s)
 }
 
 /// The conformance cases: one body each, run on a real Glance and on the embedded store.
@@ -724,7 +822,8 @@ on_both_backends!(
     bad_metadata_bodies_get_nova_faults_and_write_nothing,
     concurrent_writers_lose_no_keys,
     auth_uses_the_token_only,
-    writes_nova_fumbles_succeed
+    writes_nova_fumbles_succeed,
+    base_attributes_and_keys_glance_would_rename_are_refused
 );
 
 #[actix_web::test]

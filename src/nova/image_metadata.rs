@@ -3,7 +3,7 @@
 
 use super::images::image_error;
 use super::validation::{metadata_body, BodyKind};
-use super::{fault::Fault, unavailable, unexpected_glance, views, Call, Reply};
+use super::{fault::Fault, unavailable, unexpected_glance, views, writable_keys, Call, Reply};
 use crate::backend::{BackendError, PropertyChange};
 use actix_web::http::StatusCode;
 use serde_json::{json, Map};
@@ -42,6 +42,7 @@ pub async fn show(call: &Call<'_>, id: &str, key: &str) -> Result<Reply, Fault> 
 /// `POST`: merge; answers the properties as saved.
 pub async fn create(call: &Call<'_>, id: &str) -> Result<Reply, Fault> {
     let set = metadata_body(call.body.as_ref(), BodyKind::Metadata, call.legacy)?;
+    writable_keys::check(None, set.keys())?;
     let saved = write(call, id, PropertyChange::Merge(set)).await?;
     Ok(Reply::Json(
         StatusCode::OK,
@@ -52,6 +53,7 @@ pub async fn create(call: &Call<'_>, id: &str) -> Result<Reply, Fault> {
 /// `PUT` of the collection: replace every extra property; echoes the body.
 pub async fn update_all(call: &Call<'_>, id: &str) -> Result<Reply, Fault> {
     let set = metadata_body(call.body.as_ref(), BodyKind::Metadata, call.legacy)?;
+    writable_keys::check(None, set.keys())?;
     write(call, id, PropertyChange::ReplaceAll(set.clone())).await?;
     Ok(Reply::Json(StatusCode::OK, json!({"metadata": set})))
 }
@@ -63,6 +65,7 @@ pub async fn update(call: &Call<'_>, id: &str, key: &str) -> Result<Reply, Fault
     if !meta.contains_key(key) {
         return Err(Fault::bad_request("Request body and URI mismatch"));
     }
+    writable_keys::check(Some(key), [])?;
     let mut set = Map::new();
     set.insert(key.to_string(), meta[key].clone());
     write(call, id, PropertyChange::Merge(set)).await?;
@@ -70,6 +73,7 @@ pub async fn update(call: &Call<'_>, id: &str, key: &str) -> Result<Reply, Fault
 }
 
 pub async fn delete(call: &Call<'_>, id: &str, key: &str) -> Result<Reply, Fault> {
+    writable_keys::check(Some(key), [])?;
     write(call, id, PropertyChange::Remove(key.to_string())).await?;
     Ok(Reply::NoContent)
 }

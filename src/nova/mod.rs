@@ -12,6 +12,7 @@ pub mod routes;
 mod validation;
 pub mod versions;
 pub mod views;
+mod writable_keys;
 
 use crate::auth;
 use crate::backend::{BackendError, ImageBackend, RequestContext};
