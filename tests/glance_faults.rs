@@ -1,137 +1,13 @@
 //! The service in front of a misbehaving Glance: a small fault-injecting proxy
-//! sits between the service and the real Glance. Reads are retried on 503 and
-//! broken connections; writes are never retried; the service recovers as soon
-//! as Glance does.
+//! (`support::fault_proxy`) sits between the service and the real Glance.
+//! Reads are retried on 503 and broken connections; writes are never retried,
+//! and a write whose answer is lost is resolved by reading the image back; the
+//! service recovers as soon as Glance does.
 
 mod support;
 
 use serde_json::{json, Value};
-use std::sync::{Arc, Mutex};
-
-#[derive(Clone, Copy, Debug, PartialEq)]
-enum Fault {
-    /// Pass everything through.
-    None,
-    /// Answer 503 to the next `n` requests (counted down), then pass through.
-    Unavailable,
-    /// Close the connection without an answer for the next `n` requests.
-    Reset,
-    /// Answer 500 to every request.
-    ServerError,
-    /// Answer 503 to every PATCH; pass the rest through.
-    FailPatches,
-}
-
-struct Proxy {
-    url: String,
-    fault: Arc<Mutex<(Fault, usize)>>,
-    calls: Arc<Mutex<Vec<String>>>,
-}
-
-impl Proxy {
-    fn set(&self, fault: Fault, n: usize) {
-        *self.fault.lock().unwrap() = (fault, n);
-        self.calls.lock().unwrap().clear();
-    }
-
-    fn calls(&self) -> Vec<String> {
-        self.calls.lock().unwrap().clone()
-    }
-}
-
-/// A raw TCP proxy (one request per connection) in front of `glance`.
-fn start_proxy(glance: &str) -> Proxy {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let fault = Arc::new(Mutex::new((Fault::None, 0)));
-    let calls = Arc::new(Mutex::new(Vec::new()));
-    let upstream = glance.trim_start_matches("http://").to_string();
-    let (f, c) = (fault.clone(), calls.clone());
-    std::thread::spawn(move || {
-        for stream in listener.incoming().flatten() {
-            let (f, c, upstream) = (f.clone(), c.clone(), upstream.clone());
-            std::thread::spawn(move || handle(stream, &upstream, &f, &c));
-        }
-    });
-    Proxy { url, fault, calls }
-}
-
-fn handle(mut client: std::net::TcpStream, upstream: &str, fault: &Mutex<(Fault, usize)>, calls: &Mutex<Vec<String>>) {
-    use std::io::{Read, Write};
-    // Read one request (head + Content-Length body).
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 8192];
-    let head_end = loop {
-        let n = match client.read(&mut chunk) {
-            Ok(0) | Err(_) => return,
-            Ok(n) => n,
-        };
-        buf.extend_from_slice(&chunk[..n]);
-        if let Some(p) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            break p + 4;
-        }
-    };
-    let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
-    let len: usize = head
-        .lines()
-        .find_map(|l| {
-            l.to_ascii_lowercase()
-                .strip_prefix("content-length:")
-                .map(|v| v.trim().parse().unwrap_or(0))
-        })
-        .unwrap_or(0);
-    while buf.len() < head_end + len {
-        match client.read(&mut chunk) {
-            Ok(0) | Err(_) => return,
-            Ok(n) => buf.extend_from_slice(&chunk[..n]),
-        }
-    }
-    let line = head.lines().next().unwrap_or("").to_string();
-    calls
-        .lock()
-        .unwrap()
-        .push(line.split(' ').take(2).collect::<Vec<_>>().join(" "));
-    let action = {
-        let mut f = fault.lock().unwrap();
-        match *f {
-            (Fault::ServerError, _) => Fault::ServerError,
-            (Fault::FailPatches, _) if line.starts_with("PATCH") => Fault::Unavailable,
-            (kind @ (Fault::Unavailable | Fault::Reset), n) if n > 0 => {
-                f.1 -= 1;
-                kind
-            }
-            _ => Fault::None,
-        }
-    };
-    match action {
-        Fault::Reset => drop(client),
-        Fault::Unavailable => {
-            let _ = client.write_all(b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\nContent-Length: 11\r\nConnection: close\r\n\r\nunavailable");
-        }
-        Fault::ServerError => {
-            let _ = client.write_all(b"HTTP/1.1 500 Internal Server Error\r\nContent-Type: text/plain\r\nContent-Length: 4\r\nConnection: close\r\n\r\nboom");
-        }
-        Fault::None | Fault::FailPatches => {
-            // Forward with Connection: close and relay the answer until EOF.
-            let mut up = match std::net::TcpStream::connect(upstream) {
-                Ok(s) => s,
-                Err(_) => return,
-            };
-            let mut req = head.replace("\r\n\r\n", "\r\nConnection: close\r\n\r\n").into_bytes();
-            let fixed = String::from_utf8_lossy(&req)
-                .lines()
-                .filter(|l| !l.to_ascii_lowercase().starts_with("connection: keep-alive"))
-                .collect::<Vec<_>>()
-                .join("\r\n");
-            req = format!("{fixed}\r\n\r\n").into_bytes();
-            let _ = up.write_all(&req);
-            let _ = up.write_all(&buf[head_end..]);
-            let mut answer = Vec::new();
-            let _ = up.read_to_end(&mut answer);
-            let _ = client.write_all(&answer);
-        }
-    }
-}
+use support::fault_proxy::{self, Fault, Lost};
 
 async fn get(client: &reqwest::Client, base: &str, path: &str) -> (u16, Value) {
     let r = client
@@ -164,7 +40,7 @@ async fn reads_retry_writes_do_not_and_the_service_recovers() {
         .unwrap();
     assert_eq!(r.status().as_u16(), 201);
 
-    let proxy = start_proxy(&glance);
+    let proxy = fault_proxy::start(&glance);
     let service = support::start(support::settings(&[
         ("glance.url", proxy.url.as_str()),
         ("glance.num_retries", "3"),
@@ -191,7 +67,14 @@ async fn reads_retry_writes_do_not_and_the_service_recovers() {
     assert_eq!(proxy.calls().len(), 4);
 
     // A write is never retried, not even on 503: exactly one PATCH goes out.
-    proxy.set(Fault::FailPatches, 0);
+    proxy.set(
+        Fault::Patch {
+            applied: false,
+            answer: Lost::Status(503),
+            then_gone: false,
+        },
+        0,
+    );
     let r = client
         .post(format!("{base}/v2.1/images/{id}/metadata"))
         .header("X-Auth-Token", support::TOKEN)
@@ -218,4 +101,165 @@ async fn reads_retry_writes_do_not_and_the_service_recovers() {
     let (s, v) = get(&client, &base, &format!("/v2.1/images/{id}/metadata")).await;
     assert_eq!(s, 200);
     assert_eq!(v["metadata"]["k"], "v");
+}
+
+async fn send(client: &reqwest::Client, base: &str, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+    let mut rb = client
+        .request(
+            reqwest::Method::from_bytes(method.as_bytes()).unwrap(),
+            format!("{base}{path}"),
+        )
+        .header("X-Auth-Token", support::TOKEN);
+    if let Some(b) = body {
+        rb = rb.header("Content-Type", "application/json").body(b.to_string());
+    }
+    let r = rb.send().await.unwrap();
+    let s = r.status().as_u16();
+    (
+        s,
+        serde_json::from_slice(&r.bytes().await.unwrap()).unwrap_or(Value::Null),
+    )
+}
+
+/// A new image straight in Glance with extra properties `props`; its id.
+async fn new_image(client: &reqwest::Client, glance: &str, props: Value) -> String {
+    let id = uuid::Uuid::new_v4().to_string();
+    let mut body = json!({"id": id, "name": "fault-test", "disk_format": "raw", "container_format": "bare"});
+    for (k, v) in props.as_object().unwrap() {
+        body[k] = v.clone();
+    }
+    let r = client
+        .post(format!("{glance}/v2/images"))
+        .header("Content-Type", "application/json")
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 201);
+    id
+}
+
+/// The image as Glance itself shows it (not through the proxy).
+async fn in_glance(client: &reqwest::Client, glance: &str, id: &str) -> Value {
+    let r = client.get(format!("{glance}/v2/images/{id}")).send().await.unwrap();
+    serde_json::from_slice(&r.bytes().await.unwrap()).unwrap()
+}
+
+/// A PATCH whose answer is lost (cut mid-body, or replaced by a 503 or 500 from
+/// a proxy) is resolved by reading the image back: applied → the 200 the write
+/// would have had; not applied → the fault, nothing changed; Glance gone after
+/// the PATCH → 503 "outcome unknown". Each write sends exactly one PATCH.
+#[actix_web::test]
+async fn writes_whose_answer_is_lost_are_resolved_by_reading_the_image_back() {
+    let Some(glance) = support::glance_url("NIP_TEST_GLANCE_URL") else {
+        return;
+    };
+    let client = support::client();
+    let proxy = fault_proxy::start(&glance);
+    let service = support::start(support::settings(&[
+        ("glance.url", proxy.url.as_str()),
+        ("glance.num_retries", "3"),
+    ]));
+    let base = service.base.clone();
+    for answer in [Lost::Cut, Lost::Status(503), Lost::Status(500)] {
+        let id = new_image(&client, &glance, json!({"k": "v", "gone": "x"})).await;
+        let md = format!("/v2.1/images/{id}/metadata");
+        assert_eq!(send(&client, &base, "GET", &md, None).await.0, 200);
+        // Applied, answer lost: each kind of write gets its normal answer.
+        let writes: [(&str, String, Option<Value>, u16, Value); 4] = [
+            (
+                "POST",
+                md.clone(),
+                Some(json!({"metadata": {"a": "1"}})),
+                200,
+                json!({"metadata": {"k": "v", "gone": "x", "a": "1"}}),
+            ),
+            (
+                "PUT",
+                format!("{md}/b"),
+                Some(json!({"meta": {"b": "2"}})),
+                200,
+                json!({"meta": {"b": "2"}}),
+            ),
+            ("DELETE", format!("{md}/gone"), None, 204, Value::Null),
+            (
+                "PUT",
+                md.clone(),
+                Some(json!({"metadata": {"k": "w", "c": "3"}})),
+                200,
+                json!({"metadata": {"k": "w", "c": "3"}}),
+            ),
+        ];
+        for (method, path, body, status, expected) in writes {
+            proxy.set(
+                Fault::Patch {
+                    applied: true,
+                    answer,
+                    then_gone: false,
+                },
+                0,
+            );
+            let (s, v) = send(&client, &base, method, &path, body).await;
+            assert_eq!((s, &v), (status, &expected), "{answer:?} applied: {method} {path}");
+            let patches = proxy.calls().iter().filter(|c| c.starts_with("PATCH")).count();
+            assert_eq!(patches, 1, "{:?}", proxy.calls());
+        }
+        proxy.set(Fault::None, 0);
+        let now = in_glance(&client, &glance, &id).await;
+        assert_eq!(
+            (&now["k"], &now["c"], now.get("a"), now.get("gone")),
+            (&json!("w"), &json!("3"), None, None)
+        );
+
+        // Not applied, the same faults: the fault, and the image unchanged.
+        let before = in_glance(&client, &glance, &id).await;
+        proxy.set(
+            Fault::Patch {
+                applied: false,
+                answer,
+                then_gone: false,
+            },
+            0,
+        );
+        let (s, v) = send(&client, &base, "POST", &md, Some(json!({"metadata": {"n": "1"}}))).await;
+        match answer {
+            Lost::Status(500) => assert_eq!((s, v["computeFault"]["code"].clone()), (500, json!(500)), "{v}"),
+            _ => assert_eq!((s, v["serviceUnavailable"]["code"].clone()), (503, json!(503)), "{v}"),
+        }
+        let (s, _) = send(&client, &base, "DELETE", &format!("{md}/k"), None).await;
+        assert!(s >= 500, "{answer:?} not applied: DELETE answered {s}");
+        proxy.set(Fault::None, 0);
+        assert_eq!(
+            in_glance(&client, &glance, &id).await,
+            before,
+            "{answer:?}: a write not applied changed the image"
+        );
+    }
+
+    // Glance gone once the PATCH is applied: nobody can tell the client.
+    let id = new_image(&client, &glance, json!({"k": "v"})).await;
+    let md = format!("/v2.1/images/{id}/metadata");
+    assert_eq!(send(&client, &base, "GET", &md, None).await.0, 200);
+    proxy.set(
+        Fault::Patch {
+            applied: true,
+            answer: Lost::Cut,
+            then_gone: true,
+        },
+        0,
+    );
+    let (s, v) = send(&client, &base, "POST", &md, Some(json!({"metadata": {"z": "9"}}))).await;
+    assert_eq!(s, 503, "{v}");
+    let msg = v["serviceUnavailable"]["message"].as_str().unwrap_or_default();
+    assert!(msg.contains("outcome is unknown"), "{msg}");
+    proxy.set(Fault::None, 0);
+    assert_eq!(
+        in_glance(&client, &glance, &id).await["z"],
+        "9",
+        "the PATCH was applied"
+    );
+    assert_eq!(
+        send(&client, &base, "GET", &md, None).await,
+        (200, json!({"metadata": {"k": "v", "z": "9"}}))
+    );
 }

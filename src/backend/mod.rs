@@ -254,6 +254,11 @@ pub enum BackendError {
     Unreachable(String),
     #[error("image service timed out")]
     Timeout,
+    /// A write was sent but its answer was lost (or was a 5xx), and the image
+    /// could not be read back to tell whether it was applied. `timed_out`:
+    /// the time allowed ran out.
+    #[error("the outcome of a write is unknown")]
+    OutcomeUnknown { timed_out: bool },
     #[error("image service answered something unexpected: {0}")]
     BadResponse(String),
     #[error("internal error: {0}")]

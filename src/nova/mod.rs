@@ -557,6 +557,11 @@ pub fn unavailable(err: &BackendError) -> Option<Fault> {
             "The image service is unavailable. Please try again later.",
         )),
         BackendError::Timeout => Some(Fault::new(504, "The image service did not answer in time.")),
+        BackendError::OutcomeUnknown { timed_out } => Some(Fault::new(
+            if *timed_out { 504 } else { 503 },
+            "The image service did not confirm the write and cannot be read: its outcome is unknown. \
+             Read the image before trying again.",
+        )),
         BackendError::BadResponse(_) | BackendError::Internal(_) => {
             Some(Fault::new(502, "The image service answered something unexpected."))
         }

@@ -122,8 +122,8 @@ impl GlanceBackend {
                 }
             }
         }
-        let (ops, _) =
-            patch_for(&current.properties, &PropertyChange::ReplaceAll(state)).expect("a replacement always applies");
+        let (ops, _) = patch_for(&current.properties, &PropertyChange::ReplaceAll(state.clone()))
+            .expect("a replacement always applies");
         if ops.is_empty() {
             for p in included {
                 reply(p, Ok(current.clone()));
@@ -135,24 +135,25 @@ impl GlanceBackend {
             writes = included.len(),
             "property writes combined into one PATCH"
         );
-        match self.patch(&ctx, id, &ops, &base).await {
-            Ok(saved) => {
-                for p in included {
-                    warn_if_differs(id, &p.change, &saved);
-                    reply(p, Ok(saved.clone()));
-                }
-            }
-            Err(BackendError::Status { .. }) => {
+        let outcome = match self.patch(&ctx, id, &ops, &base).await {
+            Ok(saved) => Ok(saved),
+            Err(Patched::No(BackendError::Status { .. })) => {
                 for p in included {
                     let r = self.write_once(&p.ctx, id, &p.change, p.max_properties).await;
                     reply(p, r);
                 }
+                return;
             }
-            Err(e) => {
-                for p in included {
-                    reply(p, Err(e.clone()));
-                }
+            Err(Patched::No(e)) => Err(e),
+            // Glance applies a patch whole or not at all: the combined change
+            // is there or it is not.
+            Err(Patched::Unknown(e)) => self.resolve(&ctx, id, &current.properties, &state, &base, e).await,
+        };
+        for p in included {
+            if let Ok(saved) = &outcome {
+                warn_if_differs(id, &p.change, saved);
             }
+            reply(p, outcome.clone());
         }
     }
 
@@ -173,30 +174,104 @@ impl GlanceBackend {
         if ops.is_empty() {
             return Ok(current);
         }
-        let saved = self.patch(ctx, id, &ops, &base).await?;
-        warn_if_differs(id, change, &saved);
-        Ok(saved)
+        match self.patch(ctx, id, &ops, &base).await {
+            Ok(saved) => {
+                warn_if_differs(id, change, &saved);
+                Ok(saved)
+            }
+            Err(Patched::No(e)) => Err(e),
+            Err(Patched::Unknown(e)) => self.resolve(ctx, id, &current.properties, &expected, &base, e).await,
+        }
     }
 
-    /// `PATCH /v2/images/{id}` with JSON-patch `ops`; the image Glance saved.
+    /// The answer to a PATCH was lost or was a 5xx: read the image again. If
+    /// exactly the written change (`before` → `after`) is there, the write
+    /// landed and its answer is the image as read; if not, `fault` stands;
+    /// if the image cannot be read, nobody can tell.
+    async fn resolve(
+        &self,
+        ctx: &RequestContext,
+        id: &str,
+        before: &Map<String, Value>,
+        after: &Map<String, Value>,
+        base: &HashSet<String>,
+        fault: BackendError,
+    ) -> BackendResult<Image> {
+        let timed_out = matches!(fault, BackendError::Timeout);
+        match self.get_raw(ctx, id).await.and_then(|raw| image_from_glance(raw, base)) {
+            Ok(image) if landed(before, after, &image.properties) => {
+                tracing::warn!(image = id, error = %fault, "a write's answer was lost; the image read back shows it applied");
+                Ok(image)
+            }
+            Ok(_) => {
+                tracing::warn!(image = id, error = %fault, "a write's answer was lost; the image read back shows it not applied");
+                Err(fault)
+            }
+            Err(e) => {
+                tracing::error!(image = id, error = %fault, reread = %e, "a write's outcome is unknown: its answer was lost and the image cannot be read");
+                Err(BackendError::OutcomeUnknown { timed_out })
+            }
+        }
+    }
+
+    /// `PATCH /v2/images/{id}` with JSON-patch `ops` (sent once, never
+    /// retried); the image Glance saved, or whether the PATCH may have been
+    /// applied although it failed.
     async fn patch(
         &self,
         ctx: &RequestContext,
         id: &str,
         ops: &[Value],
         base: &HashSet<String>,
-    ) -> BackendResult<Image> {
+    ) -> Result<Image, Patched> {
         let url = self.image_url(id);
-        let body = serde_json::to_vec(ops).map_err(|e| BackendError::Internal(e.to_string()))?;
-        let resp = self
-            .send(false, || {
-                self.request(ctx, reqwest::Method::PATCH, &url)
-                    .header("Content-Type", JSON_PATCH)
-                    .body(body.clone())
-            })
-            .await?;
-        image_from_glance(self.json_or_error(resp).await?, base)
+        let body = serde_json::to_vec(ops).map_err(|e| Patched::No(BackendError::Internal(e.to_string())))?;
+        let sent = self
+            .request(ctx, reqwest::Method::PATCH, &url)
+            .header("Content-Type", JSON_PATCH)
+            .body(body)
+            .send()
+            .await;
+        let resp = match sent {
+            Ok(resp) => resp,
+            // No connection: nothing reached Glance.
+            Err(e) if e.is_connect() => return Err(Patched::No(BackendError::Unreachable(e.to_string()))),
+            Err(e) if e.is_timeout() => return Err(Patched::Unknown(BackendError::Timeout)),
+            Err(e) => return Err(Patched::Unknown(BackendError::Unreachable(e.to_string()))),
+        };
+        let status = resp.status().as_u16();
+        match self.json_or_error(resp).await {
+            Ok(raw) => image_from_glance(raw, base).map_err(Patched::Unknown),
+            // Glance refused the patch: nothing was applied.
+            Err(e @ BackendError::Status { .. }) if status < 500 => Err(Patched::No(e)),
+            // A 5xx (from Glance or from a proxy in front of it), or an answer
+            // that broke off: the patch may have been applied.
+            Err(e) => Err(Patched::Unknown(e)),
+        }
     }
+}
+
+/// How a PATCH failed.
+enum Patched {
+    /// Not applied (no connection, or Glance refused it).
+    No(BackendError),
+    /// Sent, but its answer was lost or was a 5xx: it may have been applied.
+    Unknown(BackendError),
+}
+
+/// Whether `now` (an image's extra properties read back) shows exactly the
+/// change from `before` to `after`: every key written has the value written,
+/// every key removed is gone. Keys the write did not name are not looked at.
+fn landed(before: &Map<String, Value>, after: &Map<String, Value>, now: &Map<String, Value>) -> bool {
+    let written = after
+        .iter()
+        .filter(|(k, v)| before.get(*k) != Some(v))
+        .all(|(k, v)| now.get(k) == Some(v));
+    let removed = before
+        .keys()
+        .filter(|k| !after.contains_key(*k))
+        .all(|k| !now.contains_key(k));
+    written && removed
 }
 
 /// Check what Glance saved against what was written. Glance normalises some
@@ -269,6 +344,22 @@ pub fn patch_for(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn props(v: Value) -> Map<String, Value> {
+        v.as_object().cloned().unwrap()
+    }
+
+    #[test]
+    fn a_change_landed_only_if_every_written_and_removed_key_shows_it() {
+        let before = props(json!({"k": "v", "gone": "x", "other": "o"}));
+        let after = props(json!({"k": "w", "other": "o", "new": "n"}));
+        assert!(landed(&before, &after, &after));
+        // Keys the write did not name may have changed meanwhile.
+        assert!(landed(&before, &after, &props(json!({"k": "w", "new": "n", "else": "e"}))));
+        assert!(!landed(&before, &after, &before));
+        assert!(!landed(&before, &after, &props(json!({"k": "w", "new": "n", "gone": "x"}))));
+        assert!(!landed(&before, &after, &props(json!({"k": "v", "new": "n"}))));
+    }
 
     #[test]
     fn merge_patch_adds_only_changed_keys() {
