@@ -36,6 +36,10 @@ pub struct ServerSettings {
     pub max_request_body: usize,
     /// `GET /healthcheck` also checks that the image backend answers (503 if not).
     pub healthcheck_backend: bool,
+    /// While this file exists, `/healthcheck` answers `503 DISABLED BY FILE`
+    /// (oslo.middleware's `disable_by_file_path`): a node leaves its load
+    /// balancer's rotation before maintenance. Empty: no such check.
+    pub healthcheck_disable_by_file_path: String,
     /// Most open client connections per listener; more wait in the listen
     /// backlog until one closes.
     pub max_connections: usize,
@@ -171,6 +175,7 @@ image_bind = ""
 workers = 0
 max_request_body = 114688
 healthcheck_backend = false
+healthcheck_disable_by_file_path = ""
 max_connections = 4096
 header_timeout_secs = 10.0
 body_timeout_secs = 30.0

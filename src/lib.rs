@@ -7,12 +7,14 @@ pub mod backend;
 pub mod config;
 pub mod glance_v1;
 pub mod glance_v2;
+pub mod health;
+pub mod notify;
 pub mod nova;
 pub mod pyjson;
 pub mod request_id;
 pub mod server;
 
-use actix_web::web;
+use actix_web::{web, HttpRequest};
 use std::sync::Arc;
 
 /// The authenticator `auth.strategy` names. Build it once and give it to both
@@ -33,10 +35,22 @@ pub fn nova_state(
 /// Configure the compute listener's app: every request goes to Nova's router.
 pub fn configure_compute(state: web::Data<nova::NovaState>) -> impl FnOnce(&mut web::ServiceConfig) {
     move |cfg: &mut web::ServiceConfig| {
-        cfg.app_data(state)
-            .app_data(web::PayloadConfig::new(usize::MAX))
-            .default_service(web::to(nova::entry));
+        let health = health::Health::new(&state.settings, state.backend.clone());
+        cfg.app_data(state).app_data(web::PayloadConfig::new(usize::MAX));
+        healthcheck(cfg, health);
+        cfg.default_service(web::to(nova::entry));
     }
+}
+
+/// `/healthcheck` (any method, as oslo.middleware's filter answers it), ahead
+/// of every other route of a listener.
+fn healthcheck(cfg: &mut web::ServiceConfig, health: health::Health) {
+    let health = web::Data::new(health);
+    cfg.service(
+        web::resource(health::PATH)
+            .app_data(health)
+            .to(|req: HttpRequest, health: web::Data<health::Health>| async move { health.respond(&req).await }),
+    );
 }
 
 /// Everything the image listener needs.
@@ -74,6 +88,7 @@ impl ImageState {
 /// (embedded mode only); anything else is Glance's plain 404.
 pub fn configure_image(state: ImageState) -> impl FnOnce(&mut web::ServiceConfig) {
     move |cfg: &mut web::ServiceConfig| {
+        healthcheck(cfg, health::Health::new(&state.settings, state.backend.clone()));
         glance_v1::configure(cfg, state.backend.clone(), state.settings.clone(), state.auth.clone());
         if let Some(store) = state.embedded.clone().filter(|_| state.serves_glance_v2()) {
             glance_v2::configure(cfg, store, state.settings.clone(), state.auth.clone());

@@ -132,12 +132,16 @@ fn main() -> std::process::ExitCode {
         );
         let image_state = nova_images_proxy::image_state(&settings, &backends, authenticator.clone());
         let state = nova_images_proxy::nova_state(settings.clone(), backends.backend, authenticator);
-        let compute = nova_images_proxy::server::compute(&settings, state, bind_listener(&bind)?)?;
+        let compute_listener = bind_listener(&bind)?;
+        let mut addrs = vec![compute_listener.local_addr()?];
+        let compute = nova_images_proxy::server::compute(&settings, state, compute_listener)?;
         tracing::info!(compute = %bind, "compute listener (Nova images API) ready");
         let mut handles = vec![compute.handle()];
         let image = match &image_bind {
             Some(addr) => {
-                let image = nova_images_proxy::server::image(&settings, image_state, bind_listener(addr)?)?;
+                let image_listener = bind_listener(addr)?;
+                addrs.push(image_listener.local_addr()?);
+                let image = nova_images_proxy::server::image(&settings, image_state, image_listener)?;
                 handles.push(image.handle());
                 tracing::info!(
                     image = %addr,
@@ -152,13 +156,24 @@ fn main() -> std::process::ExitCode {
             }
         };
         tokio::spawn(signals(handles, overrides, settings, log_reload));
-        let (a, b) = futures_util::future::join(compute, async move {
-            match image {
-                Some(image) => image.await,
-                None => Ok(()),
+        // Apart from the listeners: a stop before readiness must not wait for it.
+        let ready = tokio::spawn(async move {
+            match nova_images_proxy::notify::wait_until_serving(&addrs, std::time::Duration::from_secs(30)).await {
+                Ok(()) => nova_images_proxy::notify::ready("serving"),
+                Err(e) => tracing::error!(error = %e, "a listener does not answer; readiness not reported"),
             }
-        })
+        });
+        let (a, b) = futures_util::future::join(
+            compute,
+            async move {
+                match image {
+                    Some(image) => image.await,
+                    None => Ok(()),
+                }
+            },
+        )
         .await;
+        ready.abort();
         tracing::info!("stopped");
         a.and(b)
     });
@@ -215,6 +230,7 @@ async fn signals(handles: Vec<ServerHandle>, overrides: Overrides, mut current: 
                     timeout_secs = current.server.shutdown_timeout_secs,
                     "draining: no new connections; in-flight requests finish, then exit"
                 );
+                nova_images_proxy::notify::stopping();
                 draining = Some(tokio::spawn(stop(true)));
             }
             Some((name, _)) if draining.is_some() => {
@@ -225,10 +241,15 @@ async fn signals(handles: Vec<ServerHandle>, overrides: Overrides, mut current: 
                 std::process::exit(1);
             }
             Some((name, _)) => {
+                nova_images_proxy::notify::stopping();
                 tracing::warn!(signal = name, "stopping now: open connections are closed");
                 stop(false).await;
             }
-            None => current = reload_settings(&overrides, current, &log_reload),
+            None => {
+                nova_images_proxy::notify::reloading();
+                current = reload_settings(&overrides, current, &log_reload);
+                nova_images_proxy::notify::reloaded();
+            }
         }
     }
 }

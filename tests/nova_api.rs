@@ -836,7 +836,9 @@ async fn healthcheck_needs_no_token_and_can_check_the_backend() {
         .await
         .unwrap();
     assert_eq!(r.status().as_u16(), 200);
-    assert_eq!(r.text().await.unwrap(), "OK");
+    // One reason per check (oslo.middleware's plain-text rendering): the
+    // disable-by-file check, then the backend.
+    assert_eq!(r.text().await.unwrap(), "OK\nOK");
     let r = api
         .client
         .head(format!("{}/healthcheck", api.base))
@@ -851,7 +853,10 @@ async fn healthcheck_needs_no_token_and_can_check_the_backend() {
         .send()
         .await
         .unwrap();
-    assert_eq!(r.text().await.unwrap(), r#"{"detailed": false, "reasons": ["OK"]}"#);
+    assert_eq!(
+        r.text().await.unwrap(),
+        "{\n    \"detailed\": false,\n    \"reasons\": [\n        \"OK\",\n        \"OK\"\n    ]\n}"
+    );
     // A Glance nobody listens for: 503 only when told to check it.
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -867,6 +872,7 @@ async fn healthcheck_needs_no_token_and_can_check_the_backend() {
         .await
         .unwrap();
     assert_eq!(r.status().as_u16(), 503);
+    assert_eq!(r.text().await.unwrap(), "OK\nImage backend unreachable");
     let unchecked = Api::new(&down, &[]);
     let r = unchecked
         .client

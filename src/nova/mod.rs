@@ -174,9 +174,6 @@ pub async fn entry(req: HttpRequest, payload: web::Payload, state: web::Data<Nov
     let host = host_url(&req);
     let max = state.max_version;
     let prefix = &state.settings.api.compute_link_prefix;
-    if path == "/healthcheck" {
-        return healthcheck(&req, state).await;
-    }
     match path.as_str() {
         "" | "/" => {
             let body = versions::root(&update_link_prefix(&host, prefix), max);
@@ -236,34 +233,6 @@ pub async fn entry(req: HttpRequest, payload: web::Payload, state: web::Data<Nov
     let rid = request_id::of(&req);
     let rest = format!("/{rest}");
     api(&req, payload, state, &rid, legacy, app, &rest, &host).await
-}
-
-/// `GET`/`HEAD /healthcheck`, as oslo.middleware's healthcheck answers: no
-/// authentication, `200 OK` (`HEAD`: 204), or 503 when configured to check the
-/// backend and it does not answer.
-async fn healthcheck(req: &HttpRequest, state: &NovaState) -> HttpResponse {
-    let healthy = !state.settings.server.healthcheck_backend || state.backend.ping().await.is_ok();
-    let reason = if healthy { "OK" } else { "Image backend unreachable" };
-    let status = match (healthy, req.method() == Method::HEAD) {
-        (true, true) => StatusCode::NO_CONTENT,
-        (true, false) => StatusCode::OK,
-        (false, _) => StatusCode::SERVICE_UNAVAILABLE,
-    };
-    let mut b = HttpResponse::build(status);
-    if req.method() == Method::HEAD {
-        return b.finish();
-    }
-    let wants_json = header_str(req, header::ACCEPT.as_str())
-        .and_then(|a| accept::best_offer(a, &["text/plain", "application/json"]))
-        == Some(1);
-    if wants_json {
-        let body = serde_json::json!({"detailed": false, "reasons": [reason]});
-        b.insert_header((header::CONTENT_TYPE, "application/json"))
-            .body(crate::pyjson::to_vec(&body))
-    } else {
-        b.insert_header((header::CONTENT_TYPE, "text/plain; charset=UTF-8"))
-            .body(reason)
-    }
 }
 
 type FaultResp = Box<dyn Fn(&Meta) -> HttpResponse>;
