@@ -1,9 +1,11 @@
 //! Settings, layered (lowest to highest): built-in defaults, a TOML file
 //! (`--config`), environment (`NOVA_IMAGES_PROXY__SECTION__KEY`), command-line flags.
 
-use crate::nova::microversion::{Version, MIN, NOVA_MAX};
-use serde::Deserialize;
+use crate::nova::microversion::{Version, NOVA_MAX};
+use serde::{Deserialize, Deserializer};
 use std::path::PathBuf;
+
+pub mod validate;
 
 pub const ENV_PREFIX: &str = "NOVA_IMAGES_PROXY";
 
@@ -77,6 +79,8 @@ pub struct ApiSettings {
     /// Nova's `[api] glance_link_prefix`, for `alternate` links. Empty: the Glance URL.
     pub glance_link_prefix: String,
     /// Highest microversion served (`latest`); e.g. 2.38 to mimic an older Nova.
+    /// A string: a TOML number (`2.10`) would lose what was written.
+    #[serde(deserialize_with = "string_as_written")]
     pub max_microversion: String,
     /// Nova's `[api] max_limit`.
     pub max_limit: u64,
@@ -110,6 +114,8 @@ pub struct AuthSettings {
     pub service_project: String,
     /// Domain name of the service user and project.
     pub service_domain: String,
+    /// Let `noauth2` (anyone may claim any project) listen on a non-loopback address.
+    pub allow_noauth_on_network: bool,
 }
 
 /// A value never shown by `Debug`.
@@ -159,6 +165,9 @@ pub struct EmbeddedSettings {
     pub data_dir: String,
     /// Load a few demo images when the store is created.
     pub demo_images: bool,
+    /// Use the embedded store even with `auth.strategy = "keystone"` (with
+    /// `noauth2` and no `glance.url` it is the backend anyway).
+    pub enabled: bool,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -207,10 +216,12 @@ service_user = ""
 service_password = ""
 service_project = ""
 service_domain = "Default"
+allow_noauth_on_network = false
 
 [embedded]
 data_dir = "./data"
 demo_images = true
+enabled = false
 
 [log]
 level = "info"
@@ -247,7 +258,9 @@ impl Settings {
                 config::Environment::with_prefix(ENV_PREFIX)
                     .prefix_separator("__")
                     .separator("__")
-                    .try_parsing(true),
+                    // Values stay strings as written (`3.0` is not turned
+                    // into `3`); numbers and booleans are parsed by type.
+                    .try_parsing(false),
             );
         }
         for (key, value) in &overrides.pairs {
@@ -285,87 +298,36 @@ impl Settings {
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
-        let srv = &self.server;
-        for (name, v, zero_ok) in [
-            ("server.header_timeout_secs", srv.header_timeout_secs, false),
-            ("server.body_timeout_secs", srv.body_timeout_secs, false),
-            ("server.keep_alive_secs", srv.keep_alive_secs, true),
-        ] {
-            if !(v.is_finite() && v < 1e6 && (v > 0.0 || (zero_ok && v == 0.0))) {
-                return Err(ConfigError::Invalid(format!(
-                    "{name} must be a positive number of seconds"
-                )));
-            }
-        }
-        if srv.max_connections == 0 {
-            return Err(ConfigError::Invalid("server.max_connections must be at least 1".into()));
-        }
-        if !(1024..=131072).contains(&srv.max_header_bytes) {
-            return Err(ConfigError::Invalid(
-                "server.max_header_bytes must be between 1024 and 131072".into(),
-            ));
-        }
-        let v = Version::parse(&self.api.max_microversion).ok_or_else(|| {
-            ConfigError::Invalid(format!(
-                "api.max_microversion {:?} is not X.Y",
-                self.api.max_microversion
-            ))
-        })?;
-        if v < MIN || v > NOVA_MAX {
-            return Err(ConfigError::Invalid(format!(
-                "api.max_microversion must be between {MIN} and {NOVA_MAX}"
-            )));
-        }
-        if !matches!(self.auth.strategy.as_str(), "noauth2" | "keystone") {
-            return Err(ConfigError::Invalid(format!(
-                "auth.strategy {:?} is not supported (supported: noauth2, keystone)",
-                self.auth.strategy
-            )));
-        }
-        match url::Url::parse(self.auth.keystone_url.trim()) {
-            // No TLS in this build (as for glance.url): plain HTTP only.
-            Ok(u) if u.scheme() == "http" && u.host().is_some() => {}
-            _ => {
-                return Err(ConfigError::Invalid(format!(
-                    "auth.keystone_url {:?} is not an http:// URL (plain HTTP only)",
-                    self.auth.keystone_url
-                )))
-            }
-        }
-        if self.auth.cache_entries == 0 {
-            return Err(ConfigError::Invalid("auth.cache_entries must be at least 1".into()));
-        }
-        if !(self.auth.timeout_secs.is_finite() && self.auth.timeout_secs > 0.0 && self.auth.timeout_secs < 1e6) {
-            return Err(ConfigError::Invalid(
-                "auth.timeout_secs must be a positive number of seconds".into(),
-            ));
-        }
-        let a = &self.auth;
-        let set = [
-            a.service_user.as_str(),
-            a.service_password.expose(),
-            a.service_project.as_str(),
-        ]
-        .map(|v| !v.is_empty());
-        if set.iter().any(|b| *b) && !set.iter().all(|b| *b) {
-            return Err(ConfigError::Invalid(
-                "auth.service_user, auth.service_password and auth.service_project go together".into(),
-            ));
-        }
-        if self.glance.timeout_secs <= 0.0 || self.glance.connect_timeout_secs <= 0.0 {
-            return Err(ConfigError::Invalid("glance timeouts must be positive".into()));
-        }
-        if self.api.max_limit == 0 {
-            return Err(ConfigError::Invalid("api.max_limit must be at least 1".into()));
-        }
-        if !self.glance.url.is_empty() && url::Url::parse(&self.glance.url).is_err() {
-            return Err(ConfigError::Invalid(format!(
-                "glance.url {:?} is not a URL",
-                self.glance.url
-            )));
-        }
-        Ok(())
+        validate::settings(self)
     }
+}
+
+/// A string option that must be written as a string: a number would already
+/// have lost its digits (`2.10` read as the float 2.1).
+fn string_as_written<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    struct V;
+    impl serde::de::Visitor<'_> for V {
+        type Value = String;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a quoted string such as \"2.38\"")
+        }
+        fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<String, E> {
+            Ok(v.to_string())
+        }
+        fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<String, E> {
+            Err(E::custom(format!(
+                "the number {v} is not taken as a microversion (its digits may be lost: 2.10 is read as 2.1); \
+                 quote it, e.g. \"2.38\""
+            )))
+        }
+        fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<String, E> {
+            self.visit_f64(v as f64)
+        }
+        fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<String, E> {
+            self.visit_f64(v as f64)
+        }
+    }
+    d.deserialize_any(V)
 }
 
 #[cfg(test)]
@@ -407,6 +369,7 @@ mod tests {
         let s = load(&[
             ("auth.strategy", "keystone"),
             ("auth.keystone_url", "http://ks/identity/"),
+            ("glance.url", "http://glance:9292"),
         ])
         .unwrap();
         assert_eq!(s.auth.keystone_v3_url(), "http://ks/identity/v3");

@@ -109,12 +109,16 @@ fn main() -> std::process::ExitCode {
         }
     };
     let result: std::io::Result<()> = rt.block_on(async move {
+        // Listen first: a port that cannot be had stops the start before the
+        // backend exists (no embedded store created for nothing).
+        let bind = settings.server.bind.clone();
+        let image_bind = settings.image_listener();
+        let compute_listener = bind_listener(&bind)?;
+        let image_listener = image_bind.as_deref().map(bind_listener).transpose()?;
         let backends = nova_images_proxy::build_backend(&settings)
             .await
             .map_err(|e| std::io::Error::other(format!("image backend: {e}")))?;
         let authenticator = nova_images_proxy::authenticator(&settings).map_err(std::io::Error::other)?;
-        let bind = settings.server.bind.clone();
-        let image_bind = settings.image_listener();
         tracing::info!(
             compute = %bind,
             image = image_bind.as_deref().unwrap_or("(none)"),
@@ -132,14 +136,12 @@ fn main() -> std::process::ExitCode {
         );
         let image_state = nova_images_proxy::image_state(&settings, &backends, authenticator.clone());
         let state = nova_images_proxy::nova_state(settings.clone(), backends.backend, authenticator);
-        let compute_listener = bind_listener(&bind)?;
         let mut addrs = vec![compute_listener.local_addr()?];
         let compute = nova_images_proxy::server::compute(&settings, state, compute_listener)?;
         tracing::info!(compute = %bind, "compute listener (Nova images API) ready");
         let mut handles = vec![compute.handle()];
-        let image = match &image_bind {
-            Some(addr) => {
-                let image_listener = bind_listener(addr)?;
+        let image = match (&image_bind, image_listener) {
+            (Some(addr), Some(image_listener)) => {
                 addrs.push(image_listener.local_addr()?);
                 let image = nova_images_proxy::server::image(&settings, image_state, image_listener)?;
                 handles.push(image.handle());
@@ -150,7 +152,7 @@ fn main() -> std::process::ExitCode {
                 );
                 Some(image)
             }
-            None => {
+            _ => {
                 tracing::info!("no image listener: Glance v1 image reads not served (set server.image_bind or --image-bind)");
                 None
             }

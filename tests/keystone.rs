@@ -749,7 +749,11 @@ async fn glance_v1_reads_authenticate_with_keystone_too() {
     let data = dir.path().to_string_lossy().into_owned();
     let mut pairs = ks.pairs(
         &ks.url,
-        &[("embedded.data_dir", &data), ("embedded.demo_images", "false")],
+        &[
+            ("embedded.data_dir", &data),
+            ("embedded.demo_images", "false"),
+            ("embedded.enabled", "true"),
+        ],
     );
     let v1 = support::start_image_listener(support::settings(&refs(&pairs)));
     let store = nova_images_proxy::backend::embedded::EmbeddedStore::open(dir.path()).unwrap();

@@ -65,6 +65,7 @@ pub fn start_on(backend: &Backend, pairs: &[(&str, &str)]) -> Service {
         Backend::Embedded => vec![
             ("embedded.data_dir", dir_str.as_str()),
             ("embedded.demo_images", "false"),
+            ("embedded.enabled", "true"),
         ],
     };
     all.extend_from_slice(pairs);
@@ -84,6 +85,7 @@ pub fn start_beside(other: &Service, backend: &Backend, pairs: &[(&str, &str)]) 
             let mut all = vec![
                 ("embedded.data_dir", dir_str.as_str()),
                 ("embedded.demo_images", "false"),
+                ("embedded.enabled", "true"),
             ];
             all.extend_from_slice(pairs);
             start(settings(&all))
