@@ -263,3 +263,62 @@ async fn writes_whose_answer_is_lost_are_resolved_by_reading_the_image_back() {
         (200, json!({"metadata": {"k": "v", "z": "9"}}))
     );
 }
+
+/// A Glance that accepts connections and never answers: with
+/// `glance.timeout_secs = 3` (and retries configured) every call gets a JSON
+/// 504 within 4 s — show, detail, metadata list and a metadata write — and the
+/// service answers normally as soon as Glance does again.
+#[actix_web::test]
+async fn a_hung_glance_is_a_504_within_the_timeout_and_then_recovers() {
+    let Some(glance) = support::glance_url("NIP_TEST_GLANCE_URL") else {
+        return;
+    };
+    let client = support::client();
+    let id = new_image(&client, &glance, json!({"k": "v"})).await;
+    let proxy = fault_proxy::start(&glance);
+    let service = support::start(support::settings(&[
+        ("glance.url", proxy.url.as_str()),
+        ("glance.timeout_secs", "3"),
+        ("glance.num_retries", "3"),
+    ]));
+    let base = service.base.clone();
+    let md = format!("/v2.1/images/{id}/metadata");
+    let calls: Vec<(&str, String, Option<Value>)> = vec![
+        ("GET", format!("/v2.1/images/{id}"), None),
+        ("GET", "/v2.1/images/detail".to_string(), None),
+        ("GET", md.clone(), None),
+        ("POST", md.clone(), Some(json!({"metadata": {"w": "1"}}))),
+    ];
+    proxy.set(Fault::Hang, 0);
+    let tasks: Vec<_> = calls
+        .iter()
+        .cloned()
+        .map(|(method, path, body)| {
+            let (client, base) = (client.clone(), base.clone());
+            actix_web::rt::spawn(async move {
+                let started = std::time::Instant::now();
+                let (s, v) = send(&client, &base, method, &path, body).await;
+                (method, path, s, v, started.elapsed())
+            })
+        })
+        .collect();
+    for task in tasks {
+        let (method, path, s, v, took) = task.await.unwrap();
+        eprintln!("hung Glance: {method} {path}: {s} after {took:?}");
+        assert_eq!(
+            (s, v["computeFault"]["code"].clone()),
+            (504, json!(504)),
+            "{method} {path}: {v}"
+        );
+        assert!(
+            took < std::time::Duration::from_secs(4),
+            "{method} {path} answered after {took:?}"
+        );
+    }
+    proxy.set(Fault::None, 0);
+    for (method, path, body) in calls {
+        let (s, v) = send(&client, &base, method, &path, body).await;
+        assert_eq!(s, 200, "{method} {path} after Glance is back: {v}");
+    }
+    assert_eq!(in_glance(&client, &glance, &id).await["w"], "1");
+}

@@ -531,6 +531,42 @@ async fn keystone_down_or_failing_is_a_503_not_a_401() {
     );
 }
 
+/// A Keystone that accepts connections and never answers: with service
+/// credentials (a login, then the check) and `auth.timeout_secs = 2`, the whole
+/// validation is bounded by it — a 503 within 3 s.
+#[actix_web::test]
+async fn a_hung_keystone_is_a_503_within_auth_timeout_secs() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for conn in listener.incoming().flatten() {
+            std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_secs(30));
+                drop(conn);
+            });
+        }
+    });
+    let url = format!("http://{addr}/v3");
+    let pairs: Vec<(String, String)> = [
+        ("auth.strategy", "keystone"),
+        ("auth.keystone_url", url.as_str()),
+        ("auth.timeout_secs", "2"),
+        ("auth.service_user", "nova-images-proxy"),
+        ("auth.service_password", "never-checked"),
+        ("auth.service_project", "service"),
+        ("auth.service_domain", "Default"),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    let svc = start(&pairs);
+    let started = std::time::Instant::now();
+    let a = get(&svc.base, "/v2.1/images", Some("a-token-nobody-can-check")).await;
+    let took = started.elapsed();
+    assert_nova_503(&a, "hung");
+    assert!(took < Duration::from_secs(3), "answered after {took:?}");
+}
+
 #[actix_web::test]
 async fn admin_and_member_tokens_both_work_with_their_own_roles() {
     let Some(ks) = keystone() else { return };

@@ -184,6 +184,9 @@ pub struct Keystone {
     http: reqwest::Client,
     cache: TokenCache,
     service: Option<Service>,
+    /// `auth.timeout_secs`: the whole validation of one token (service login,
+    /// retries and all) takes at most this.
+    timeout: Duration,
 }
 
 /// What one Keystone call gave.
@@ -216,6 +219,7 @@ impl Keystone {
             http,
             cache: TokenCache::new(Duration::from_secs(settings.cache_secs), settings.cache_entries),
             service,
+            timeout,
         })
     }
 
@@ -246,9 +250,12 @@ impl Keystone {
                 v
             }
             None => {
-                let v = self.validate(token).await.inspect_err(|e| {
-                    tracing::warn!(token = %tag, error = %e, "cannot validate a token with Keystone");
-                })?;
+                let v = tokio::time::timeout(self.timeout, self.validate(token))
+                    .await
+                    .unwrap_or_else(|_| Err(AuthError::Unavailable("Keystone did not answer in time".into())))
+                    .inspect_err(|e| {
+                        tracing::warn!(token = %tag, error = %e, "cannot validate a token with Keystone");
+                    })?;
                 match &v {
                     Verdict::Valid(id) => tracing::debug!(
                         token = %tag, user = %id.user_id, project = %id.project_id, expires_at = %id.expires_at,

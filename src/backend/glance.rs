@@ -16,6 +16,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex as StdMutex};
 use std::time::Duration;
 use tokio::sync::OnceCell;
+use tokio::time::Instant;
 
 mod writes;
 use writes::PendingWrite;
@@ -87,6 +88,11 @@ impl GlanceBackend {
         })))
     }
 
+    /// When the backend part of a request that starts now must be done.
+    fn deadline(&self) -> Instant {
+        Instant::now() + self.settings.timeout
+    }
+
     fn image_url(&self, id: &str) -> String {
         format!(
             "{}/v2/images/{}",
@@ -115,8 +121,11 @@ impl GlanceBackend {
 
     /// Send a request built by `build`, retrying idempotent ones on connection
     /// errors and 503 as Nova's Glance client does.
+    /// Attempts stop at `deadline`: a retry is made only if its pause ends
+    /// before it, and an attempt still waiting then is a timeout.
     async fn send(
         &self,
+        deadline: Instant,
         idempotent: bool,
         build: impl Fn() -> reqwest::RequestBuilder,
     ) -> BackendResult<reqwest::Response> {
@@ -124,9 +133,18 @@ impl GlanceBackend {
         let mut last = BackendError::Unreachable("no attempt made".into());
         for attempt in 0..attempts {
             if attempt > 0 {
-                tokio::time::sleep(Duration::from_millis(100 * u64::from(attempt))).await;
+                let pause = Duration::from_millis(100 * u64::from(attempt));
+                if Instant::now() + pause >= deadline {
+                    tracing::warn!(attempt, "no time left for another attempt");
+                    break;
+                }
+                tokio::time::sleep(pause).await;
             }
-            match build().send().await {
+            let Ok(sent) = tokio::time::timeout_at(deadline, build().send()).await else {
+                tracing::warn!(attempt, "image service did not answer in time");
+                return Err(BackendError::Timeout);
+            };
+            match sent {
                 Ok(resp) if resp.status().as_u16() == 503 && attempt + 1 < attempts => {
                     tracing::warn!(attempt, "image service answered 503, retrying");
                     last = BackendError::Status {
@@ -170,13 +188,13 @@ impl GlanceBackend {
     }
 
     /// Names of the base attributes of Glance's image schema, fetched once.
-    async fn base_properties(&self, ctx: &RequestContext) -> Arc<HashSet<String>> {
+    async fn base_properties(&self, ctx: &RequestContext, deadline: Instant) -> Arc<HashSet<String>> {
         let fetched = self
             .base_properties
             .get_or_try_init(|| async {
                 let url = format!("{}/v2/schemas/image", self.base);
                 let resp = self
-                    .send(true, || self.request(ctx, reqwest::Method::GET, &url))
+                    .send(deadline, true, || self.request(ctx, reqwest::Method::GET, &url))
                     .await?;
                 let schema = self.json_or_error(resp).await?;
                 let props = schema
@@ -201,11 +219,69 @@ impl GlanceBackend {
         }
     }
 
-    async fn get_raw(&self, ctx: &RequestContext, id: &str) -> BackendResult<Value> {
+    /// `GET /v2/images/{id}/file`, `range` passed on as a `Range` header.
+    async fn open_data(
+        &self,
+        ctx: &RequestContext,
+        id: &str,
+        range: Option<ByteRange>,
+        deadline: Instant,
+    ) -> BackendResult<ImageData> {
+        check_id(id)?;
+        let url = format!("{}/file", self.image_url(id));
+        let range_header = range.map(|r| match r {
+            ByteRange::From { start, end: Some(end) } => format!("bytes={start}-{end}"),
+            ByteRange::From { start, end: None } => format!("bytes={start}-"),
+            ByteRange::Last(n) => format!("bytes=-{n}"),
+        });
+        let resp = self
+            .send(deadline, true, || {
+                let b = Self::request_on(&self.data_http, ctx, reqwest::Method::GET, &url);
+                match &range_header {
+                    Some(h) => b.header(reqwest::header::RANGE, h),
+                    None => b,
+                }
+            })
+            .await?;
+        let range = match resp.status().as_u16() {
+            200 => None,
+            206 => Some(
+                resp.headers()
+                    .get(reqwest::header::CONTENT_RANGE)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(parse_content_range)
+                    .ok_or_else(|| BackendError::BadResponse("206 without a usable Content-Range".into()))?,
+            ),
+            204 => {
+                return Err(BackendError::Status {
+                    status: 204,
+                    details: format!("The image {id} has no data."),
+                })
+            }
+            _ => return Err(error_from_response(resp).await),
+        };
+        let length = resp.content_length();
+        let stream = resp.bytes_stream().map(|chunk| {
+            chunk.map_err(|e| {
+                if e.is_timeout() {
+                    BackendError::Timeout
+                } else {
+                    BackendError::Unreachable(format!("image data broke off: {e}"))
+                }
+            })
+        });
+        Ok(ImageData {
+            stream: Box::pin(stream),
+            length,
+            range,
+        })
+    }
+
+    async fn get_raw(&self, ctx: &RequestContext, id: &str, deadline: Instant) -> BackendResult<Value> {
         check_id(id)?;
         let url = self.image_url(id);
         let resp = self
-            .send(true, || self.request(ctx, reqwest::Method::GET, &url))
+            .send(deadline, true, || self.request(ctx, reqwest::Method::GET, &url))
             .await?;
         self.json_or_error(resp).await
     }
@@ -217,8 +293,9 @@ impl GlanceBackend {
         ctx: &RequestContext,
         query: &ListQuery,
         extra: &[(String, String)],
+        deadline: Instant,
     ) -> BackendResult<Vec<Image>> {
-        let base = self.base_properties(ctx).await;
+        let base = self.base_properties(ctx, deadline).await;
         let mut out = Vec::new();
         let mut marker = query.marker.clone();
         loop {
@@ -236,7 +313,7 @@ impl GlanceBackend {
                 format!("{}/v2/images?{}", self.base, qs.finish())
             };
             let resp = self
-                .send(true, || self.request(ctx, reqwest::Method::GET, &url))
+                .send(deadline, true, || self.request(ctx, reqwest::Method::GET, &url))
                 .await?;
             let body = self.json_or_error(resp).await?;
             let images = body
@@ -255,6 +332,13 @@ impl GlanceBackend {
         }
         Ok(out)
     }
+}
+
+/// `fut`, or a timeout if it is not done by `deadline`.
+async fn within<T>(deadline: Instant, fut: impl std::future::Future<Output = BackendResult<T>>) -> BackendResult<T> {
+    tokio::time::timeout_at(deadline, fut)
+        .await
+        .unwrap_or(Err(BackendError::Timeout))
 }
 
 const PATH_SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
@@ -429,7 +513,8 @@ impl ImageBackend for GlanceBackend {
     }
 
     async fn list(&self, ctx: &RequestContext, query: &ListQuery) -> BackendResult<Vec<Image>> {
-        self.list_params(ctx, query, &[]).await
+        let deadline = self.deadline();
+        within(deadline, self.list_params(ctx, query, &[], deadline)).await
     }
 
     async fn list_with(
@@ -448,77 +533,42 @@ impl ImageBackend for GlanceBackend {
                 extra.push((name.to_string(), v.clone()));
             }
         }
-        self.list_params(ctx, query, &extra).await
+        let deadline = self.deadline();
+        within(deadline, self.list_params(ctx, query, &extra, deadline)).await
     }
 
+    /// The deadline bounds opening the data; the stream itself is bounded
+    /// between reads (`glance.timeout_secs` each), not as a whole.
     async fn data(&self, ctx: &RequestContext, id: &str, range: Option<ByteRange>) -> BackendResult<ImageData> {
-        check_id(id)?;
-        let url = format!("{}/file", self.image_url(id));
-        let range_header = range.map(|r| match r {
-            ByteRange::From { start, end: Some(end) } => format!("bytes={start}-{end}"),
-            ByteRange::From { start, end: None } => format!("bytes={start}-"),
-            ByteRange::Last(n) => format!("bytes=-{n}"),
-        });
-        let resp = self
-            .send(true, || {
-                let b = Self::request_on(&self.data_http, ctx, reqwest::Method::GET, &url);
-                match &range_header {
-                    Some(h) => b.header(reqwest::header::RANGE, h),
-                    None => b,
-                }
-            })
-            .await?;
-        let range = match resp.status().as_u16() {
-            200 => None,
-            206 => Some(
-                resp.headers()
-                    .get(reqwest::header::CONTENT_RANGE)
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(parse_content_range)
-                    .ok_or_else(|| BackendError::BadResponse("206 without a usable Content-Range".into()))?,
-            ),
-            204 => {
-                return Err(BackendError::Status {
-                    status: 204,
-                    details: format!("The image {id} has no data."),
-                })
-            }
-            _ => return Err(error_from_response(resp).await),
-        };
-        let length = resp.content_length();
-        let stream = resp.bytes_stream().map(|chunk| {
-            chunk.map_err(|e| {
-                if e.is_timeout() {
-                    BackendError::Timeout
-                } else {
-                    BackendError::Unreachable(format!("image data broke off: {e}"))
-                }
-            })
-        });
-        Ok(ImageData {
-            stream: Box::pin(stream),
-            length,
-            range,
-        })
+        let deadline = self.deadline();
+        within(deadline, self.open_data(ctx, id, range, deadline)).await
     }
 
     async fn get(&self, ctx: &RequestContext, id: &str) -> BackendResult<Image> {
-        let base = self.base_properties(ctx).await;
-        let raw = self.get_raw(ctx, id).await?;
-        image_from_glance(raw, &base)
+        let deadline = self.deadline();
+        within(deadline, async {
+            let base = self.base_properties(ctx, deadline).await;
+            let raw = self.get_raw(ctx, id, deadline).await?;
+            image_from_glance(raw, &base)
+        })
+        .await
     }
 
     async fn delete(&self, ctx: &RequestContext, id: &str) -> BackendResult<()> {
         check_id(id)?;
         let url = self.image_url(id);
-        let resp = self
-            .send(false, || self.request(ctx, reqwest::Method::DELETE, &url))
-            .await?;
-        if resp.status().is_success() {
-            Ok(())
-        } else {
-            Err(error_from_response(resp).await)
-        }
+        let deadline = self.deadline();
+        within(deadline, async {
+            let resp = self
+                .send(deadline, false, || self.request(ctx, reqwest::Method::DELETE, &url))
+                .await?;
+            if resp.status().is_success() {
+                Ok(())
+            } else {
+                Err(error_from_response(resp).await)
+            }
+        })
+        .await
     }
 
     async fn update_properties(

@@ -3,16 +3,24 @@
 //! PATCH for all those with the same token), and the JSON-patch operations
 //! that touch only the keys a write names.
 
-use super::{image_from_glance, GlanceBackend, JSON_PATCH};
+use super::{image_from_glance, within, GlanceBackend, JSON_PATCH};
 use crate::backend::{BackendError, BackendResult, Image, PropertyChange, RequestContext};
 use serde_json::{json, Map, Value};
 use std::collections::HashSet;
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// Time beyond a write's deadline for reading the image back when the PATCH
+/// itself ran out of time (so that a write that landed can still be told).
+const RESOLVE_GRACE: Duration = Duration::from_millis(500);
 
 /// One property write waiting for its image's writer.
 pub(super) struct PendingWrite {
     ctx: RequestContext,
     change: PropertyChange,
     max_properties: Option<usize>,
+    /// When its answer is due: nothing is sent for it after this.
+    deadline: Instant,
     reply: tokio::sync::oneshot::Sender<BackendResult<Image>>,
 }
 
@@ -21,7 +29,9 @@ impl GlanceBackend {
     /// a queue exactly while its writer runs (the writer removes it, under
     /// the lock, when it finds it empty); the first write to an idle image
     /// starts the writer, as a task of its own so that a client leaving does
-    /// not stop the writes queued behind it.
+    /// not stop the writes queued behind it. Its answer comes by the
+    /// backend's deadline (plus the time to read the image back when the
+    /// PATCH ran out of it).
     pub(super) async fn enqueue_write(
         &self,
         ctx: &RequestContext,
@@ -30,10 +40,12 @@ impl GlanceBackend {
         max_properties: Option<usize>,
     ) -> BackendResult<Image> {
         let (reply, answer) = tokio::sync::oneshot::channel();
+        let deadline = self.deadline();
         let pending = PendingWrite {
             ctx: ctx.clone(),
             change,
             max_properties,
+            deadline,
             reply,
         };
         // An image has a queue exactly while its writer runs (the writer
@@ -55,13 +67,17 @@ impl GlanceBackend {
         if lead {
             tokio::spawn(self.clone().drain_writes(id.to_string()));
         }
-        answer
-            .await
-            .unwrap_or_else(|_| Err(BackendError::Internal("the property writer stopped".into())))
+        // The writer answers by then; should it not, the write may be under way.
+        match tokio::time::timeout_at(deadline + 2 * RESOLVE_GRACE, answer).await {
+            Ok(answer) => answer.unwrap_or_else(|_| Err(BackendError::Internal("the property writer stopped".into()))),
+            Err(_) => Err(BackendError::OutcomeUnknown { timed_out: true }),
+        }
     }
 
     /// Apply the writes queued for `id` until none is left: each round takes
     /// the first waiting write and every other one with the same token.
+    /// Writes whose deadline has passed while they waited are answered with
+    /// a timeout, nothing sent.
     async fn drain_writes(self, id: String) {
         loop {
             let batch: Vec<PendingWrite> = {
@@ -76,7 +92,14 @@ impl GlanceBackend {
                 *queue = rest;
                 same.into()
             };
-            self.apply_batch(&id, batch).await;
+            let now = Instant::now();
+            let (batch, late): (Vec<_>, Vec<_>) = batch.into_iter().partition(|p| p.deadline > now);
+            for p in late {
+                let _ = p.reply.send(Err(BackendError::Timeout));
+            }
+            if !batch.is_empty() {
+                self.apply_batch(&id, batch).await;
+            }
         }
     }
 
@@ -90,16 +113,20 @@ impl GlanceBackend {
         };
         if batch.len() == 1 {
             let p = batch.into_iter().next().expect("one write");
-            let r = self.write_once(&p.ctx, id, &p.change, p.max_properties).await;
+            let r = self
+                .write_once(&p.ctx, id, &p.change, p.max_properties, p.deadline)
+                .await;
             return reply(p, r);
         }
         let ctx = batch[0].ctx.clone();
-        let base = self.base_properties(&ctx).await;
-        let current = match self
-            .get_raw(&ctx, id)
-            .await
-            .and_then(|raw| image_from_glance(raw, &base))
-        {
+        // The batch is done by the earliest deadline among its writes.
+        let deadline = batch.iter().map(|p| p.deadline).min().expect("a batch");
+        let read = within(deadline, async {
+            let base = self.base_properties(&ctx, deadline).await;
+            let raw = self.get_raw(&ctx, id, deadline).await?;
+            Ok((image_from_glance(raw, &base)?, base))
+        });
+        let (current, base) = match read.await {
             Ok(c) => c,
             Err(e) => {
                 for p in batch {
@@ -135,11 +162,11 @@ impl GlanceBackend {
             writes = included.len(),
             "property writes combined into one PATCH"
         );
-        let outcome = match self.patch(&ctx, id, &ops, &base).await {
+        let outcome = match self.patch(&ctx, id, &ops, &base, deadline).await {
             Ok(saved) => Ok(saved),
             Err(Patched::No(BackendError::Status { .. })) => {
                 for p in included {
-                    let r = self.write_once(&p.ctx, id, &p.change, p.max_properties).await;
+                    let r = self.write_once(&p.ctx, id, &p.change, p.max_properties, deadline).await;
                     reply(p, r);
                 }
                 return;
@@ -147,7 +174,10 @@ impl GlanceBackend {
             Err(Patched::No(e)) => Err(e),
             // Glance applies a patch whole or not at all: the combined change
             // is there or it is not.
-            Err(Patched::Unknown(e)) => self.resolve(&ctx, id, &current.properties, &state, &base, e).await,
+            Err(Patched::Unknown(e)) => {
+                self.resolve(&ctx, id, &current.properties, &state, &base, e, deadline)
+                    .await
+            }
         };
         for p in included {
             if let Ok(saved) = &outcome {
@@ -157,16 +187,21 @@ impl GlanceBackend {
         }
     }
 
-    /// One write on its own: GET, check, PATCH.
+    /// One write on its own: GET, check, PATCH, all by `deadline`.
     async fn write_once(
         &self,
         ctx: &RequestContext,
         id: &str,
         change: &PropertyChange,
         max_properties: Option<usize>,
+        deadline: Instant,
     ) -> BackendResult<Image> {
-        let base = self.base_properties(ctx).await;
-        let current = image_from_glance(self.get_raw(ctx, id).await?, &base)?;
+        let (base, raw) = within(deadline, async {
+            let base = self.base_properties(ctx, deadline).await;
+            Ok((base.clone(), self.get_raw(ctx, id, deadline).await?))
+        })
+        .await?;
+        let current = image_from_glance(raw, &base)?;
         let (ops, expected) = patch_for(&current.properties, change)?;
         if max_properties.is_some_and(|max| expected.len() > max) {
             return Err(BackendError::QuotaExceeded);
@@ -174,20 +209,25 @@ impl GlanceBackend {
         if ops.is_empty() {
             return Ok(current);
         }
-        match self.patch(ctx, id, &ops, &base).await {
+        match self.patch(ctx, id, &ops, &base, deadline).await {
             Ok(saved) => {
                 warn_if_differs(id, change, &saved);
                 Ok(saved)
             }
             Err(Patched::No(e)) => Err(e),
-            Err(Patched::Unknown(e)) => self.resolve(ctx, id, &current.properties, &expected, &base, e).await,
+            Err(Patched::Unknown(e)) => {
+                self.resolve(ctx, id, &current.properties, &expected, &base, e, deadline)
+                    .await
+            }
         }
     }
 
     /// The answer to a PATCH was lost or was a 5xx: read the image again. If
     /// exactly the written change (`before` → `after`) is there, the write
     /// landed and its answer is the image as read; if not, `fault` stands;
-    /// if the image cannot be read, nobody can tell.
+    /// if the image cannot be read (by the deadline, or shortly after it when
+    /// the PATCH took all the time), nobody can tell.
+    #[allow(clippy::too_many_arguments)]
     async fn resolve(
         &self,
         ctx: &RequestContext,
@@ -196,9 +236,13 @@ impl GlanceBackend {
         after: &Map<String, Value>,
         base: &HashSet<String>,
         fault: BackendError,
+        deadline: Instant,
     ) -> BackendResult<Image> {
-        let timed_out = matches!(fault, BackendError::Timeout);
-        match self.get_raw(ctx, id).await.and_then(|raw| image_from_glance(raw, base)) {
+        let deadline = deadline.max(Instant::now() + RESOLVE_GRACE);
+        let reread = within(deadline, async {
+            image_from_glance(self.get_raw(ctx, id, deadline).await?, base)
+        });
+        match reread.await {
             Ok(image) if landed(before, after, &image.properties) => {
                 tracing::warn!(image = id, error = %fault, "a write's answer was lost; the image read back shows it applied");
                 Ok(image)
@@ -209,6 +253,7 @@ impl GlanceBackend {
             }
             Err(e) => {
                 tracing::error!(image = id, error = %fault, reread = %e, "a write's outcome is unknown: its answer was lost and the image cannot be read");
+                let timed_out = matches!(fault, BackendError::Timeout) || matches!(e, BackendError::Timeout);
                 Err(BackendError::OutcomeUnknown { timed_out })
             }
         }
@@ -223,6 +268,7 @@ impl GlanceBackend {
         id: &str,
         ops: &[Value],
         base: &HashSet<String>,
+        deadline: Instant,
     ) -> Result<Image, Patched> {
         let url = self.image_url(id);
         let body = serde_json::to_vec(ops).map_err(|e| Patched::No(BackendError::Internal(e.to_string())))?;
@@ -230,17 +276,17 @@ impl GlanceBackend {
             .request(ctx, reqwest::Method::PATCH, &url)
             .header("Content-Type", JSON_PATCH)
             .body(body)
-            .send()
-            .await;
-        let resp = match sent {
-            Ok(resp) => resp,
+            .send();
+        let resp = match tokio::time::timeout_at(deadline, sent).await {
+            Err(_) => return Err(Patched::Unknown(BackendError::Timeout)),
+            Ok(Ok(resp)) => resp,
             // No connection: nothing reached Glance.
-            Err(e) if e.is_connect() => return Err(Patched::No(BackendError::Unreachable(e.to_string()))),
-            Err(e) if e.is_timeout() => return Err(Patched::Unknown(BackendError::Timeout)),
-            Err(e) => return Err(Patched::Unknown(BackendError::Unreachable(e.to_string()))),
+            Ok(Err(e)) if e.is_connect() => return Err(Patched::No(BackendError::Unreachable(e.to_string()))),
+            Ok(Err(e)) if e.is_timeout() => return Err(Patched::Unknown(BackendError::Timeout)),
+            Ok(Err(e)) => return Err(Patched::Unknown(BackendError::Unreachable(e.to_string()))),
         };
         let status = resp.status().as_u16();
-        match self.json_or_error(resp).await {
+        match within(deadline, self.json_or_error(resp)).await {
             Ok(raw) => image_from_glance(raw, base).map_err(Patched::Unknown),
             // Glance refused the patch: nothing was applied.
             Err(e @ BackendError::Status { .. }) if status < 500 => Err(Patched::No(e)),
@@ -355,9 +401,17 @@ mod tests {
         let after = props(json!({"k": "w", "other": "o", "new": "n"}));
         assert!(landed(&before, &after, &after));
         // Keys the write did not name may have changed meanwhile.
-        assert!(landed(&before, &after, &props(json!({"k": "w", "new": "n", "else": "e"}))));
+        assert!(landed(
+            &before,
+            &after,
+            &props(json!({"k": "w", "new": "n", "else": "e"}))
+        ));
         assert!(!landed(&before, &after, &before));
-        assert!(!landed(&before, &after, &props(json!({"k": "w", "new": "n", "gone": "x"}))));
+        assert!(!landed(
+            &before,
+            &after,
+            &props(json!({"k": "w", "new": "n", "gone": "x"}))
+        ));
         assert!(!landed(&before, &after, &props(json!({"k": "v", "new": "n"}))));
     }
 
