@@ -107,7 +107,7 @@ pub fn render(req: &HttpRequest, outcomes: &[Outcome]) -> HttpResponse {
         .headers()
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
-        .and_then(|a| crate::nova::accept::best_offer(a, &OFFERS))
+        .and_then(|a| crate::edge::accept::best_offer(a, &OFFERS))
         .unwrap_or(0);
     let (content_type, body) = match offer {
         1 => ("text/html; charset=UTF-8", html(outcomes)),

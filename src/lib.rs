@@ -5,6 +5,7 @@
 pub mod auth;
 pub mod backend;
 pub mod config;
+pub mod edge;
 pub mod glance_v1;
 pub mod glance_v2;
 pub mod health;

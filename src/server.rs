@@ -54,14 +54,13 @@ pub fn head_size(req: &HttpRequest) -> usize {
 pub fn refusal(req: &HttpRequest, surface: Surface, status: StatusCode, message: &str) -> HttpResponse {
     match surface {
         Surface::Compute => {
-            let fault = crate::nova::fault::Fault::new(status.as_u16(), message);
-            HttpResponse::build(status)
-                .insert_header(("content-type", "application/json; charset=UTF-8"))
-                .insert_header(("x-openstack-request-id", crate::request_id::of(req)))
-                .insert_header(("x-compute-request-id", crate::request_id::of(req)))
-                .body(fault.body())
+            let meta = crate::nova::error::Meta {
+                request_id: Some(crate::request_id::of(req)),
+                version: None,
+            };
+            crate::nova::error::NovaError::fault(status.as_u16(), message).into_response(req, &meta)
         }
-        Surface::Image => crate::glance_v2::error_page(req, status, message),
+        Surface::Image => crate::glance_v2::error::V2Error::new(status.as_u16(), message).into_response(req),
     }
 }
 

@@ -18,7 +18,9 @@ use std::time::Duration;
 use tokio::sync::OnceCell;
 use tokio::time::Instant;
 
+mod refusal;
 mod writes;
+use refusal::error_from_response;
 use writes::PendingWrite;
 
 /// Glance's own cap on `limit` (`api_limit_max`): the largest useful page.
@@ -147,10 +149,11 @@ impl GlanceBackend {
             match sent {
                 Ok(resp) if resp.status().as_u16() == 503 && attempt + 1 < attempts => {
                     tracing::warn!(attempt, "image service answered 503, retrying");
-                    last = BackendError::Status {
+                    last = BackendError::Refused(super::Refusal {
                         status: 503,
+                        explanation: String::new(),
                         details: "503 Service Unavailable".into(),
-                    };
+                    });
                 }
                 Ok(resp) => return Ok(resp),
                 Err(e) if e.is_timeout() => {
@@ -252,12 +255,8 @@ impl GlanceBackend {
                     .and_then(parse_content_range)
                     .ok_or_else(|| BackendError::BadResponse("206 without a usable Content-Range".into()))?,
             ),
-            204 => {
-                return Err(BackendError::Status {
-                    status: 204,
-                    details: format!("The image {id} has no data."),
-                })
-            }
+            204 => return Err(BackendError::NoData),
+            416 => return Err(BackendError::RangeNotSatisfiable { image: id.to_string() }),
             _ => return Err(error_from_response(resp).await),
         };
         let length = resp.content_length();
@@ -315,7 +314,18 @@ impl GlanceBackend {
             let resp = self
                 .send(deadline, true, || self.request(ctx, reqwest::Method::GET, &url))
                 .await?;
-            let body = self.json_or_error(resp).await?;
+            let body = match self.json_or_error(resp).await {
+                // Glance's 400 for a marker it cannot find (`image_get_all`'s NotFound).
+                Err(BackendError::Refused(r))
+                    if r.status == 400
+                        && marker
+                            .as_ref()
+                            .is_some_and(|m| r.explanation == format!("No image found with ID {m}")) =>
+                {
+                    return Err(BackendError::BadMarker(r))
+                }
+                other => other?,
+            };
             let images = body
                 .get("images")
                 .and_then(Value::as_array)
@@ -359,64 +369,6 @@ fn parse_content_range(v: &str) -> Option<ContentRange> {
     })
 }
 
-/// The text python-glanceclient makes of an error body (`glanceclient.exc.from_response`):
-/// JSON → the `message`s; HTML → tags stripped per line, empty and repeated lines
-/// dropped, joined with `": "`; other text → the body with blank lines collapsed.
-pub fn glanceclient_details(content_type: &str, body: &str) -> String {
-    if body.is_empty() {
-        return String::new();
-    }
-    if content_type.contains("json") {
-        if let Ok(Value::Object(m)) = serde_json::from_str::<Value>(body) {
-            let msgs: Vec<String> = m
-                .values()
-                .filter_map(|o| o.get("message"))
-                .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_string))
-                .collect();
-            return msgs.join("\n");
-        }
-    }
-    if content_type.contains("html") {
-        let mut seen = HashSet::new();
-        let mut parts = Vec::new();
-        for line in body.lines() {
-            let text = strip_tags(line.trim());
-            if !text.is_empty() && seen.insert(text.clone()) {
-                parts.push(text);
-            }
-        }
-        return parts.join(": ");
-    }
-    body.replace("\n\n", "\n")
-}
-
-/// Python's `re.sub(r'<.+?>', '', line)`.
-fn strip_tags(line: &str) -> String {
-    let mut out = String::with_capacity(line.len());
-    let mut rest = line;
-    while let Some(start) = rest.find('<') {
-        // `.+?` needs at least one character between the brackets.
-        let after = &rest[start + 1..];
-        let mut chars = after.char_indices();
-        let close = match chars.next() {
-            Some((_, c)) if c != '\n' => after[c.len_utf8()..].find('>').map(|p| p + c.len_utf8()),
-            _ => None,
-        };
-        match close {
-            Some(end) => {
-                out.push_str(&rest[..start]);
-                rest = &after[end + 1..];
-            }
-            None => {
-                out.push_str(&rest[..start + 1]);
-                rest = after;
-            }
-        }
-    }
-    out.push_str(rest);
-    out
-}
-
 /// Glance's image ids are at most 36 characters (its `images.id` column):
 /// a longer one names no image, and is answered as Glance would (404)
 /// without a call. Such ids can be longer than Glance's web server takes.
@@ -424,22 +376,7 @@ fn check_id(id: &str) -> BackendResult<()> {
     if id.len() <= 36 {
         return Ok(());
     }
-    Err(super::glance_errors::not_found(&format!("No image found with ID {id}")))
-}
-
-async fn error_from_response(resp: reqwest::Response) -> BackendError {
-    let status = resp.status().as_u16();
-    let content_type = resp
-        .headers()
-        .get(reqwest::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_string();
-    let body = resp.text().await.unwrap_or_default();
-    BackendError::Status {
-        status,
-        details: glanceclient_details(&content_type, &body),
-    }
+    Err(super::error::not_found(&format!("No image found with ID {id}")))
 }
 
 /// Split a Glance image body into the domain type: base attributes by name,
@@ -580,28 +517,5 @@ impl ImageBackend for GlanceBackend {
     ) -> BackendResult<Image> {
         check_id(id)?;
         self.enqueue_write(ctx, id, change, max_properties).await
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn html_error_bodies_become_glanceclient_details() {
-        let html = "<html>\n <head>\n  <title>400 Bad Request</title>\n </head>\n <body>\n  <h1>400 Bad Request</h1>\n  No image found with ID x<br /><br />\n\n\n\n </body>\n</html>";
-        assert_eq!(
-            glanceclient_details("text/html; charset=UTF-8", html),
-            "400 Bad Request: No image found with ID x"
-        );
-        assert_eq!(
-            glanceclient_details("text/plain", "403 Forbidden\n\nYou are not authorized\n"),
-            "403 Forbidden\nYou are not authorized\n"
-        );
-        assert_eq!(
-            glanceclient_details("application/json", r#"{"error": {"message": "boom"}}"#),
-            "boom"
-        );
-        assert_eq!(strip_tags("a<>b<c>d"), "ad");
     }
 }

@@ -3,8 +3,12 @@
 //! Glance (`glance`) or to the embedded store.
 
 pub mod embedded;
+pub mod error;
 pub mod glance;
-pub mod glance_errors;
+
+/// The Glance-worded refusals under their former name.
+pub use error as glance_errors;
+pub use error::{BackendError, Refusal};
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -237,43 +241,6 @@ pub enum PropertyChange {
     Remove(String),
 }
 
-#[derive(Clone, Debug, thiserror::Error)]
-pub enum BackendError {
-    /// Glance answered with an error status. `details` is the text
-    /// python-glanceclient makes of the error body (e.g.
-    /// `400 Bad Request: No image found with ID …`).
-    #[error("image service answered {status}: {details}")]
-    Status { status: u16, details: String },
-    /// A property to remove is not on the image.
-    #[error("no such property")]
-    KeyNotFound,
-    /// A write would leave more extra properties than allowed.
-    #[error("too many properties")]
-    QuotaExceeded,
-    #[error("image service unreachable: {0}")]
-    Unreachable(String),
-    #[error("image service timed out")]
-    Timeout,
-    /// A write was sent but its answer was lost (or was a 5xx), and the image
-    /// could not be read back to tell whether it was applied. `timed_out`:
-    /// the time allowed ran out.
-    #[error("the outcome of a write is unknown")]
-    OutcomeUnknown { timed_out: bool },
-    #[error("image service answered something unexpected: {0}")]
-    BadResponse(String),
-    #[error("internal error: {0}")]
-    Internal(String),
-}
-
-impl BackendError {
-    pub fn status(&self) -> Option<u16> {
-        match self {
-            BackendError::Status { status, .. } => Some(*status),
-            _ => None,
-        }
-    }
-}
-
 pub type BackendResult<T> = Result<T, BackendError>;
 
 #[async_trait]
@@ -316,10 +283,7 @@ pub trait ImageBackend: Send + Sync + 'static {
                 images
                     .iter()
                     .position(|i| &i.id == m)
-                    .ok_or_else(|| BackendError::Status {
-                        status: 400,
-                        details: format!("400 Bad Request: No image found with ID {m}"),
-                    })?
+                    .ok_or_else(|| error::bad_marker(m))?
                     + 1
             }
             None => 0,
@@ -330,7 +294,7 @@ pub trait ImageBackend: Send + Sync + 'static {
 
     /// Open the data of image `id` (Glance v2 `GET /v2/images/{id}/file`),
     /// only `range` of it if given and the backend can. Errors as Glance's:
-    /// 403 deactivated, 404 unknown, 204 (as a status) no data.
+    /// 403 deactivated, 404 unknown, [`BackendError::NoData`] no data.
     async fn data(&self, ctx: &RequestContext, id: &str, range: Option<ByteRange>) -> BackendResult<ImageData> {
         let _ = (ctx, id, range);
         Err(BackendError::Internal(format!(

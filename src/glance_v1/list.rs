@@ -36,8 +36,8 @@
 //! `name=a:b`, an unknown operator) are v2's 400 message, where Glance v1
 //! answered 500.
 
-use super::webob::HttpError;
 use crate::backend::{BackendError, Image, ImageBackend, ListOptions, ListQuery, RequestContext, SORT_KEYS};
+use crate::edge::webob::HttpError;
 
 /// Glance v1's `SUPPORTED_FILTERS` (API server).
 const FILTERS: &[&str] = &[
@@ -524,7 +524,7 @@ mod tests {
 
     fn err(q: &str) -> String {
         let e = parse(&p(q), &ctx(false)).unwrap_err();
-        String::from_utf8(e.page(crate::nova::fault::WebobFormat::Plain, "GET").1).unwrap()
+        String::from_utf8(e.page(crate::edge::webob::WebobFormat::Plain, "GET").1).unwrap()
     }
 
     #[test]

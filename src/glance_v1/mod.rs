@@ -21,7 +21,8 @@
 //! Every answer carries `x-openstack-request-id`.
 //!
 //! Metadata headers and list items: [`meta`]. List parameters and their
-//! translation to Glance v2: [`list`]. Error bodies: [`webob`].
+//! translation to Glance v2: [`list`]. Errors: [`error`] (pages drawn by
+//! [`crate::edge::webob`]).
 //!
 //! `GET /v1/images/{id}`: 403 `Image <id> is deactivated`, 404 `Image <id> is
 //! not active` for any other status but `active`, 404 `Image with identifier
@@ -33,22 +34,23 @@
 //! `Content-Range`); a start past the end is 416; a malformed or multi-range
 //! header is ignored (200, all of it).
 
+pub mod error;
 pub mod list;
 pub mod meta;
-pub mod webob;
 
 use crate::auth;
-use crate::backend::{BackendError, ByteRange, Image, ImageBackend, RequestContext};
+use crate::backend::{ByteRange, Image, ImageBackend, RequestContext};
 use crate::config::Settings;
+use crate::edge::webob::{self, HttpError};
 use crate::request_id;
 use actix_web::http::{header, Method, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
 use bytes::Bytes;
+use error::{from_backend, Op, V1Error};
 use futures_util::{Stream, StreamExt};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use webob::HttpError;
 
 /// What the v1 handlers need.
 pub struct V1State {
@@ -102,19 +104,16 @@ pub async fn entry(req: HttpRequest, state: web::Data<V1State>) -> HttpResponse 
     let ctx = match state.auth.authenticate(token.as_deref(), &global_id).await {
         Ok(ctx) => ctx,
         Err(auth::AuthError::Unauthenticated) => {
-            return HttpResponse::Unauthorized()
-                .insert_header((
-                    header::WWW_AUTHENTICATE,
-                    format!("Keystone uri=\"{}\"", state.settings.auth.www_authenticate_uri),
-                ))
-                .insert_header(("x-openstack-request-id", rid.as_str()))
-                .insert_header((header::CONTENT_TYPE, "application/json"))
-                .body(auth::unauthorized_body().to_vec());
+            let uri = state.settings.auth.www_authenticate_uri.clone();
+            return V1Error::Unauthenticated {
+                www_authenticate_uri: Some(uri),
+            }
+            .into_response(&req, &rid);
         }
         // keystonemiddleware's answer when it cannot reach Keystone: webob's 503 page.
         Err(auth::AuthError::Unavailable(_)) => {
-            return HttpError::positional(503, "The identity service is unavailable. Please try again later.")
-                .response(&req, &rid);
+            return V1Error::Page(HttpError::positional(503, crate::edge::IDENTITY_UNAVAILABLE))
+                .into_response(&req, &rid);
         }
     };
     let path = percent_encoding::percent_decode_str(req.uri().path())
@@ -124,10 +123,10 @@ pub async fn entry(req: HttpRequest, state: web::Data<V1State>) -> HttpResponse 
     let backend = state.backend.as_ref();
     let result = match (route(&path), &method) {
         (Route::Root, &Method::GET | &Method::HEAD) => list_images(&req, backend, &ctx, false).await,
-        (Route::Root, _) => Err(HttpError::method_not_allowed("GET, HEAD")),
+        (Route::Root, _) => Err(HttpError::method_not_allowed("GET, HEAD").into()),
         // Routes matched methods literally: HEAD was not GET.
         (Route::Index, &Method::GET) => list_images(&req, backend, &ctx, false).await,
-        (Route::Index, _) => Err(HttpError::method_not_allowed("GET")),
+        (Route::Index, _) => Err(HttpError::method_not_allowed("GET").into()),
         (Route::Detail, &Method::GET) => list_images(&req, backend, &ctx, true).await,
         (Route::Detail, &Method::HEAD) => Err(HttpError {
             template: webob::Template::ExplanationOnly,
@@ -136,62 +135,26 @@ pub async fn entry(req: HttpRequest, state: web::Data<V1State>) -> HttpResponse 
                 405,
                 "This operation is currently not permitted on Glance images details.",
             )
-        }),
-        (Route::Detail, _) => Err(HttpError::method_not_allowed("GET, HEAD")),
+        }
+        .into()),
+        (Route::Detail, _) => Err(HttpError::method_not_allowed("GET, HEAD").into()),
         (Route::Image(id), &Method::HEAD) => meta(backend, &ctx, &id).await,
         (Route::Image(id), &Method::GET) => show(&req, backend, &ctx, &id).await,
-        (Route::Image(_), _) => Err(HttpError::method_not_allowed("GET, HEAD")),
-        (Route::Unknown, _) => Err(HttpError::explained(404, "The resource could not be found.")),
+        (Route::Image(_), _) => Err(HttpError::method_not_allowed("GET, HEAD").into()),
+        (Route::Unknown, _) => Err(HttpError::explained(404, webob::NOT_FOUND_DEFAULT).into()),
     };
     match result {
         Ok(mut resp) => {
-            resp.headers_mut().insert(
-                header::HeaderName::from_static("x-openstack-request-id"),
-                header::HeaderValue::from_str(&rid).unwrap_or_else(|_| header::HeaderValue::from_static("")),
-            );
+            crate::edge::set_header(&mut resp, "x-openstack-request-id", &rid);
             resp
         }
-        Err(e) if e.status == 401 => HttpResponse::Unauthorized()
-            .insert_header(("x-openstack-request-id", rid.as_str()))
-            .insert_header((header::CONTENT_TYPE, "application/json"))
-            .body(auth::unauthorized_body().to_vec()),
-        Err(e) => {
-            if e.status >= 500 {
-                tracing::error!(status = e.status, detail = %e.detail, "Glance v1 call failed");
-            }
-            e.response(&req, &rid)
-        }
-    }
-}
-
-/// A backend failure with no Glance v1 meaning of its own.
-fn unavailable(err: &BackendError) -> HttpError {
-    match err {
-        BackendError::Unreachable(_) | BackendError::Status { status: 503, .. } => {
-            HttpError::positional(503, "The image service is unavailable. Please try again later.")
-        }
-        BackendError::Timeout => HttpError::positional(504, "The image service did not answer in time."),
-        BackendError::Status { status: 401, .. } => HttpError::positional(401, ""),
-        BackendError::BadResponse(_) | BackendError::Internal(_) => {
-            tracing::error!(error = %err, "image backend failure");
-            HttpError::positional(502, "The image service answered something unexpected.")
-        }
-        other => {
-            tracing::error!(error = %other, "unexpected answer of the image service");
-            HttpError::positional(500, "")
-        }
+        Err(e) => e.into_response(&req, &rid),
     }
 }
 
 /// The image, or Glance v1's 404 for an id it does not know (or may not see).
-async fn get_image(backend: &dyn ImageBackend, ctx: &RequestContext, id: &str) -> Result<Image, HttpError> {
-    match backend.get(ctx, id).await {
-        Ok(img) => Ok(img),
-        Err(BackendError::Status { status: 403 | 404, .. }) => {
-            Err(HttpError::positional(404, format!("Image with identifier {id} not found")).plain_typed())
-        }
-        Err(e) => Err(unavailable(&e)),
-    }
+async fn get_image(backend: &dyn ImageBackend, ctx: &RequestContext, id: &str) -> Result<Image, V1Error> {
+    backend.get(ctx, id).await.map_err(|e| from_backend(&e, Op::Get(id)))
 }
 
 fn with_meta(mut b: actix_web::HttpResponseBuilder, img: &Image) -> actix_web::HttpResponseBuilder {
@@ -202,7 +165,7 @@ fn with_meta(mut b: actix_web::HttpResponseBuilder, img: &Image) -> actix_web::H
 }
 
 /// `HEAD /v1/images/{id}`: the metadata headers, whatever the status.
-async fn meta(backend: &dyn ImageBackend, ctx: &RequestContext, id: &str) -> Result<HttpResponse, HttpError> {
+async fn meta(backend: &dyn ImageBackend, ctx: &RequestContext, id: &str) -> Result<HttpResponse, V1Error> {
     let img = get_image(backend, ctx, id).await?;
     // webob's default type for a response that sets none.
     Ok(with_meta(HttpResponse::Ok(), &img)
@@ -244,12 +207,12 @@ async fn show(
     backend: &dyn ImageBackend,
     ctx: &RequestContext,
     id: &str,
-) -> Result<HttpResponse, HttpError> {
+) -> Result<HttpResponse, V1Error> {
     let img = get_image(backend, ctx, id).await?;
     match img.status.as_str() {
         "active" => {}
-        "deactivated" => return Err(HttpError::positional(403, format!("Image {id} is deactivated")).plain_typed()),
-        _ => return Err(HttpError::positional(404, format!("Image {id} is not active")).plain_typed()),
+        "deactivated" => return Err(error::deactivated(id).into()),
+        _ => return Err(error::not_active(id).into()),
     }
     let size = u64::try_from(img.size.unwrap_or(0)).unwrap_or(0);
     let octets = |b: actix_web::HttpResponseBuilder| {
@@ -272,44 +235,26 @@ async fn show(
         None => false,
     };
     if unsatisfiable {
-        let mut e = HttpError::positional(
-            416,
+        return Err(error::range_not_satisfiable(
+            size,
             format!(
                 "Invalid start position in Range header. Start position MUST be in the inclusive range [0, {}].",
                 size - 1
             ),
-        );
-        e.headers.push(("content-range", format!("bytes */{size}")));
-        return Err(e);
+        )
+        .into());
     }
-    let data = match backend.data(ctx, id, range).await {
-        Ok(d) => d,
-        Err(BackendError::Status { status: 403, .. }) => {
-            return Err(HttpError::positional(403, format!("Image {id} is deactivated")).plain_typed())
-        }
-        Err(BackendError::Status { status: 404, .. }) => {
-            return Err(HttpError::positional(404, format!("Image with identifier {id} not found")).plain_typed())
-        }
-        Err(BackendError::Status { status: 204, .. }) => {
-            return Err(HttpError::positional(404, format!("Image {id} is not active")).plain_typed())
-        }
-        Err(BackendError::Status { status: 416, .. }) => {
-            let mut e = HttpError::positional(416, "");
-            e.headers.push(("content-range", format!("bytes */{size}")));
-            return Err(e);
-        }
-        Err(e) => return Err(unavailable(&e)),
-    };
+    let data = backend
+        .data(ctx, id, range)
+        .await
+        .map_err(|e| from_backend(&e, Op::Data { id, size }))?;
     let (status, expected) = match data.range {
         Some(r) if r.end >= r.start => (StatusCode::PARTIAL_CONTENT, r.end - r.start + 1),
         _ => (StatusCode::OK, size),
     };
     if data.length.is_some_and(|n| n != expected) {
         tracing::error!(image = id, expected, got = ?data.length, "the image service sends a different size");
-        return Err(HttpError::positional(
-            502,
-            "The image service answered something unexpected.",
-        ));
+        return Err(error::unexpected().into());
     }
     let mut b = octets(HttpResponse::build(status));
     if let Some(r) = data.range {
@@ -382,30 +327,19 @@ async fn list_images(
     backend: &dyn ImageBackend,
     ctx: &RequestContext,
     detail: bool,
-) -> Result<HttpResponse, HttpError> {
+) -> Result<HttpResponse, V1Error> {
     let params: Vec<(String, String)> = form_urlencoded::parse(req.query_string().as_bytes())
         .map(|(k, v)| (k.into_owned(), v.into_owned()))
         .collect();
     let q = list::parse(&params, ctx)?;
-    let images = match list::fetch(backend, ctx, &q).await {
-        Ok(images) => images,
-        Err(BackendError::Status { status, details }) => {
-            let marker_error = details.contains("No image found with ID") || status == 403 || status == 404;
-            if q.marker.is_some() && matches!(status, 400 | 403 | 404) && marker_error {
-                return Err(HttpError::from_registry(HttpError::explained(
-                    400,
-                    "Invalid marker. Image could not be found.",
-                )));
-            }
-            if status == 400 {
-                // Glance v2's message without glanceclient's `400 Bad Request: `.
-                let msg = details.split_once(": ").map_or(details.as_str(), |(_, m)| m);
-                return Err(HttpError::explained(400, msg));
-            }
-            return Err(unavailable(&BackendError::Status { status, details }));
-        }
-        Err(e) => return Err(unavailable(&e)),
-    };
+    let images = list::fetch(backend, ctx, &q).await.map_err(|e| {
+        from_backend(
+            &e,
+            Op::List {
+                marker: q.marker.is_some(),
+            },
+        )
+    })?;
     let items: Vec<serde_json::Value> = images
         .iter()
         .map(|i| {

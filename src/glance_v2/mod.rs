@@ -17,17 +17,21 @@
 //! Errors are webob pages as Glance answers them (HTML, JSON or text by
 //! `Accept`). Not served: import, members, tasks, stores, metadefs, cache.
 
+pub mod error;
 mod patch;
 mod schema;
 
 use crate::auth;
-use crate::backend::embedded::{filters, EmbeddedStore, NewImage};
+use crate::backend::embedded::{EmbeddedStore, NewImage};
+use crate::backend::error::not_found as store_not_found;
 use crate::backend::{BackendError, ByteRange, Image, ImageBackend, ListOptions, ListQuery, RequestContext};
 use crate::config::Settings;
-use crate::nova::fault::{webob_format, webob_page, NOT_FOUND_DEFAULT};
+use crate::edge::body::{self, BodyError};
+use crate::edge::webob::{HttpError, NOT_FOUND_DEFAULT};
 use crate::pyjson;
 use actix_web::http::{header, Method, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
+use error::V2Error;
 use futures_util::StreamExt;
 use serde_json::{json, Map, Value};
 use std::sync::Arc;
@@ -51,66 +55,10 @@ pub fn configure(
 
 /// Glance's (webob's) 404 page for a path it does not serve.
 pub async fn not_found(req: HttpRequest) -> HttpResponse {
-    error_page(&req, StatusCode::NOT_FOUND, NOT_FOUND_DEFAULT)
+    V2Error::new(404, NOT_FOUND_DEFAULT).into_response(&req)
 }
 
-/// A webob error page with `explanation` (already HTML-escaped where needed).
-pub(crate) fn error_page(req: &HttpRequest, status: StatusCode, explanation: &str) -> HttpResponse {
-    let format = webob_format(req.headers().get(header::ACCEPT).and_then(|v| v.to_str().ok()));
-    let reason = status.canonical_reason().unwrap_or("Error");
-    let (ct, body) = webob_page(format, &format!("{} {reason}", status.as_u16()), reason, explanation);
-    let body = if req.method() == Method::HEAD { Vec::new() } else { body };
-    HttpResponse::build(status)
-        .insert_header((header::CONTENT_TYPE, ct))
-        .insert_header(("x-openstack-request-id", crate::request_id::of(req)))
-        .body(body)
-}
-
-/// A refusal of this API: status and (unescaped) explanation.
-#[derive(Debug)]
-struct ApiError(StatusCode, String);
-
-impl ApiError {
-    fn new(code: u16, msg: impl Into<String>) -> Self {
-        ApiError(
-            StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
-            msg.into(),
-        )
-    }
-}
-
-impl From<BackendError> for ApiError {
-    fn from(e: BackendError) -> Self {
-        match e {
-            // The store words its errors as python-glanceclient reads Glance's
-            // pages (`<status line>: <escaped explanation>`); keep the explanation.
-            BackendError::Status { status, details } => {
-                let explanation = details.split_once(": ").map_or(details.as_str(), |(_, m)| m);
-                ApiError::new(status, unescape(explanation))
-            }
-            BackendError::KeyNotFound => ApiError::new(409, "Property does not exist."),
-            BackendError::QuotaExceeded => ApiError::new(413, "Maximum number of properties exceeded."),
-            BackendError::Unreachable(m) => ApiError::new(400, m),
-            other => {
-                tracing::error!(error = %other, "image store failure");
-                ApiError::new(
-                    500,
-                    "The server has either erred or is incapable of performing the requested operation.",
-                )
-            }
-        }
-    }
-}
-
-fn unescape(s: &str) -> String {
-    s.replace("&quot;", "\"")
-        .replace("&#x27;", "'")
-        .replace("&lt;", "<")
-        .replace("&gt;", ">")
-        .replace("&amp;", "&")
-}
-
-type Answer = Result<HttpResponse, ApiError>;
+type Answer = Result<HttpResponse, V2Error>;
 
 fn json_response(status: StatusCode, req: &HttpRequest, body: &Value) -> HttpResponse {
     HttpResponse::build(status)
@@ -150,22 +98,15 @@ async fn entry(req: HttpRequest, payload: web::Payload, state: web::Data<V2State
     let ctx = match state.auth.authenticate(token.as_deref(), &rid).await {
         Ok(ctx) => ctx,
         Err(auth::AuthError::Unauthenticated) => {
-            return HttpResponse::Unauthorized()
-                .insert_header((header::CONTENT_TYPE, "application/json"))
-                .insert_header((
-                    header::WWW_AUTHENTICATE,
-                    format!("Keystone uri=\"{}\"", state.settings.auth.www_authenticate_uri),
-                ))
-                .insert_header(("x-openstack-request-id", rid))
-                .body(auth::unauthorized_body());
+            let uri = state.settings.auth.www_authenticate_uri.clone();
+            return V2Error::Unauthenticated {
+                www_authenticate_uri: uri,
+            }
+            .into_response(&req);
         }
         Err(auth::AuthError::Unavailable(e)) => {
             tracing::warn!(error = %e, "cannot check the token");
-            return error_page(
-                &req,
-                StatusCode::SERVICE_UNAVAILABLE,
-                "The identity service is unavailable.",
-            );
+            return V2Error::Page(HttpError::positional(503, crate::edge::IDENTITY_UNAVAILABLE)).into_response(&req);
         }
     };
     let segs: Vec<&str> = path.trim_start_matches("/v2/").split('/').collect();
@@ -206,7 +147,7 @@ async fn entry(req: HttpRequest, payload: web::Payload, state: web::Data<V2State
                         img.tags.remove(p);
                         Ok(())
                     } else {
-                        Err(filters::not_found(&format!("Tag {tag} not found")))
+                        Err(store_not_found(&format!("Tag {tag} not found")))
                     }
                 })
                 .await
@@ -216,13 +157,13 @@ async fn entry(req: HttpRequest, payload: web::Payload, state: web::Data<V2State
         (["schemas", "image"], "GET") => Ok(json_response(StatusCode::OK, &req, &schema::image())),
         (["schemas", "images"], "GET") => Ok(json_response(StatusCode::OK, &req, &schema::images())),
         (["images"] | ["images", _] | ["images", _, "file"] | ["images", _, "actions", _], _) => {
-            Err(ApiError::new(405, "The method is not allowed for this resource."))
+            Err(V2Error::new(405, "The method is not allowed for this resource."))
         }
-        _ => Err(ApiError::new(404, NOT_FOUND_DEFAULT)),
+        _ => Err(V2Error::new(404, NOT_FOUND_DEFAULT)),
     };
     match result {
         Ok(resp) => resp,
-        Err(ApiError(status, msg)) => error_page(&req, status, &filters::html_escape(&msg)),
+        Err(e) => e.into_response(&req),
     }
 }
 
@@ -251,24 +192,14 @@ pub fn image_json(image: &Image) -> Value {
     Value::Object(image.to_glance_json())
 }
 
-async fn read_json(payload: web::Payload, max: usize, settings: &Settings) -> Result<Value, ApiError> {
+async fn read_json(payload: web::Payload, max: usize, settings: &Settings) -> Result<Value, V2Error> {
     let deadline = std::time::Duration::from_secs_f64(settings.server.body_timeout_secs);
-    let read = async {
-        let mut body = Vec::new();
-        let mut payload = payload;
-        while let Some(chunk) = payload.next().await {
-            let chunk = chunk.map_err(|_| ApiError::new(400, "Error reading the request body."))?;
-            if body.len() + chunk.len() > max {
-                return Err(ApiError::new(413, "Request is too large."));
-            }
-            body.extend_from_slice(&chunk);
-        }
-        Ok(body)
-    };
-    let body = tokio::time::timeout(deadline, read)
-        .await
-        .unwrap_or_else(|_| Err(ApiError::new(408, "The request body was not received in time.")))?;
-    serde_json::from_slice(&body).map_err(|_| ApiError::new(400, "Malformed JSON in request body."))
+    let body = body::read(payload, max, deadline).await.map_err(|e| match e {
+        BodyError::TooLarge => V2Error::new(413, "Request is too large."),
+        BodyError::TooSlow => V2Error::new(408, "The request body was not received in time."),
+        BodyError::Broken => V2Error::new(400, "Error reading the request body."),
+    })?;
+    serde_json::from_slice(&body).map_err(|_| V2Error::new(400, "Malformed JSON in request body."))
 }
 
 async fn list(req: &HttpRequest, store: &EmbeddedStore, ctx: &RequestContext) -> Answer {
@@ -282,7 +213,7 @@ async fn list(req: &HttpRequest, store: &EmbeddedStore, ctx: &RequestContext) ->
         match k.as_str() {
             "limit" => {
                 limit = v.parse::<i64>().ok().filter(|n| *n >= 0).ok_or_else(|| {
-                    ApiError::new(
+                    V2Error::new(
                         400,
                         if v.parse::<i64>().is_ok() {
                             "limit param must be positive"
@@ -296,7 +227,7 @@ async fn list(req: &HttpRequest, store: &EmbeddedStore, ctx: &RequestContext) ->
             "marker" => query.marker = Some(v.clone()),
             "sort_key" => {
                 if !crate::backend::SORT_KEYS.contains(&v.as_str()) {
-                    return Err(ApiError::new(
+                    return Err(V2Error::new(
                         400,
                         format!(
                             "Invalid sort key: {v}. It must be one of the following: {}.",
@@ -308,7 +239,7 @@ async fn list(req: &HttpRequest, store: &EmbeddedStore, ctx: &RequestContext) ->
             }
             "sort_dir" => {
                 if v != "asc" && v != "desc" {
-                    return Err(ApiError::new(400, format!("Invalid sort direction: {v}")));
+                    return Err(V2Error::new(400, format!("Invalid sort direction: {v}")));
                 }
                 options.sort_dir = Some(v.clone());
             }
@@ -347,7 +278,7 @@ async fn create(
 ) -> Answer {
     let body = read_json(payload, settings.server.max_request_body.max(65536), settings).await?;
     let Value::Object(fields) = body else {
-        return Err(ApiError::new(400, "Body expected in request."));
+        return Err(V2Error::new(400, "Body expected in request."));
     };
     let mut new = NewImage::default();
     for (k, v) in fields {
@@ -408,22 +339,14 @@ async fn update(
         mime,
         "application/openstack-images-v2.1-json-patch" | "application/openstack-images-v2.0-json-patch"
     ) {
-        return Err(ApiError::new(415, format!("Unsupported Content-Type {ct}")));
+        return Err(V2Error::new(415, format!("Unsupported Content-Type {ct}")));
     }
     let body = read_json(payload, settings.server.max_request_body.max(65536), settings).await?;
     let ops = patch::parse(&body)?;
     // Validation errors surface from inside the transaction; nothing is written then.
     let result: Result<Image, BackendError> = store
         .modify(ctx, id, move |img| {
-            patch::apply(img, &ops).map_err(|ApiError(s, m)| BackendError::Status {
-                status: s.as_u16(),
-                details: format!(
-                    "{} {}: {}",
-                    s.as_u16(),
-                    s.canonical_reason().unwrap_or(""),
-                    filters::html_escape(&m)
-                ),
-            })
+            patch::apply(img, &ops).map_err(V2Error::into_backend)
         })
         .await;
     Ok(json_response(StatusCode::OK, req, &image_json(&result?)))
@@ -443,7 +366,7 @@ async fn upload(
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
     if !ct.is_empty() && !ct.starts_with("application/octet-stream") {
-        return Err(ApiError::new(415, format!("Content type {ct} not supported.")));
+        return Err(V2Error::new(415, format!("Content type {ct} not supported.")));
     }
     // A client that stops sending for `body_timeout_secs` loses the upload
     // (the image goes back to `queued`, as when it disconnects).
@@ -468,7 +391,7 @@ async fn upload(
         Ok(_) => Ok(no_content(req)),
         Err(_) if stalled.load(std::sync::atomic::Ordering::SeqCst) => {
             tracing::warn!(image = id, "upload abandoned: the client stopped sending");
-            Err(ApiError::new(408, "The image data was not received in time."))
+            Err(V2Error::new(408, "The image data was not received in time."))
         }
         Err(e) => Err(e.into()),
     }
@@ -502,7 +425,6 @@ async fn download(req: &HttpRequest, store: &EmbeddedStore, ctx: &RequestContext
     let range = parse_range(req);
     let data = match store.data(ctx, id, range).await {
         Ok(d) => d,
-        Err(BackendError::Status { status: 204, .. }) => return Ok(no_content(req)),
         Err(e) => return Err(e.into()),
     };
     let mut b = HttpResponse::build(if data.range.is_some() {

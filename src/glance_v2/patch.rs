@@ -1,7 +1,8 @@
 //! Glance v2 attribute rules for create and JSON-patch updates
 //! (`glance/api/v2/images.py` `RequestDeserializer`, `ImagesController._do_*`).
 
-use super::{schema, ApiError};
+use super::error::V2Error;
+use super::schema;
 use crate::backend::Image;
 use serde_json::Value;
 
@@ -19,17 +20,17 @@ const READ_ONLY: &[&str] = &[
 const RESERVED: &[&str] = &["location", "deleted", "deleted_at"];
 
 /// Refuse what no client may set: 403 read-only or reserved (`id` only on create).
-pub fn check_writable(key: &str, create: bool) -> Result<(), ApiError> {
+pub fn check_writable(key: &str, create: bool) -> Result<(), V2Error> {
     if DISALLOWED.contains(&key) || READ_ONLY.contains(&key) || (!create && key == "id") {
-        return Err(ApiError::new(403, format!("Attribute '{key}' is read-only.")));
+        return Err(V2Error::new(403, format!("Attribute '{key}' is read-only.")));
     }
     if RESERVED.contains(&key) || key.starts_with("os_glance") {
-        return Err(ApiError::new(403, format!("Attribute '{key}' is reserved.")));
+        return Err(V2Error::new(403, format!("Attribute '{key}' is reserved.")));
     }
     Ok(())
 }
 
-pub fn opt_string(key: &str, v: &Value) -> Result<Option<String>, ApiError> {
+pub fn opt_string(key: &str, v: &Value) -> Result<Option<String>, V2Error> {
     match v {
         Value::Null => Ok(None),
         Value::String(s) if s.chars().count() <= 255 => Ok(Some(s.clone())),
@@ -38,7 +39,7 @@ pub fn opt_string(key: &str, v: &Value) -> Result<Option<String>, ApiError> {
     }
 }
 
-pub fn tags(v: &Value) -> Result<Vec<String>, ApiError> {
+pub fn tags(v: &Value) -> Result<Vec<String>, V2Error> {
     let arr = v
         .as_array()
         .ok_or_else(|| schema::invalid(v, "is not of type 'array'"))?;
@@ -54,7 +55,7 @@ pub fn tags(v: &Value) -> Result<Vec<String>, ApiError> {
     Ok(out)
 }
 
-fn enum_value(v: &Value, allowed: &[&str], nullable: bool) -> Result<Option<String>, ApiError> {
+fn enum_value(v: &Value, allowed: &[&str], nullable: bool) -> Result<Option<String>, V2Error> {
     match v {
         Value::Null if nullable => Ok(None),
         Value::String(s) if allowed.contains(&s.as_str()) => Ok(Some(s.clone())),
@@ -62,16 +63,16 @@ fn enum_value(v: &Value, allowed: &[&str], nullable: bool) -> Result<Option<Stri
     }
 }
 
-fn non_negative(v: &Value) -> Result<i64, ApiError> {
+fn non_negative(v: &Value) -> Result<i64, V2Error> {
     match v.as_i64() {
         Some(n) if (0..=i64::from(i32::MAX)).contains(&n) => Ok(n),
-        Some(_) => Err(ApiError::new(400, "Cannot be a negative value")),
+        Some(_) => Err(V2Error::new(400, "Cannot be a negative value")),
         None => Err(schema::invalid(v, "is not of type 'integer'")),
     }
 }
 
 /// Set attribute `key` (a writable base attribute or an extra property) of `img`.
-pub fn set_attribute(img: &mut Image, key: &str, v: Value) -> Result<(), ApiError> {
+pub fn set_attribute(img: &mut Image, key: &str, v: Value) -> Result<(), V2Error> {
     match key {
         "name" => img.name = opt_string(key, &v)?,
         "visibility" => {
@@ -89,7 +90,7 @@ pub fn set_attribute(img: &mut Image, key: &str, v: Value) -> Result<(), ApiErro
         }
         "container_format" | "disk_format" => {
             if !matches!(img.status.as_str(), "queued" | "importing" | "") {
-                return Err(ApiError::new(
+                return Err(V2Error::new(
                     403,
                     format!("Attribute {key} can be only replaced for a queued image."),
                 ));
@@ -104,7 +105,7 @@ pub fn set_attribute(img: &mut Image, key: &str, v: Value) -> Result<(), ApiErro
         "min_disk" => img.min_disk = non_negative(&v)?,
         "owner" => img.owner = opt_string(key, &v)?,
         "tags" => img.tags = tags(&v)?,
-        "id" => return Err(ApiError::new(403, "Attribute 'id' is read-only.")),
+        "id" => return Err(V2Error::new(403, "Attribute 'id' is read-only.")),
         _ => {
             // Extra properties are strings (`additionalProperties: {"type": "string"}`).
             let Value::String(_) = v else {
@@ -129,24 +130,24 @@ pub enum Op {
 
 /// Parse a JSON-patch body (one path segment per operation, as Glance allows
 /// for everything but locations); Glance strips white space around names.
-pub fn parse(body: &Value) -> Result<Vec<Op>, ApiError> {
+pub fn parse(body: &Value) -> Result<Vec<Op>, V2Error> {
     let ops = body
         .as_array()
-        .ok_or_else(|| ApiError::new(400, "Request body must be a JSON array of operation objects."))?;
+        .ok_or_else(|| V2Error::new(400, "Request body must be a JSON array of operation objects."))?;
     let mut out = Vec::new();
     for op in ops {
         let obj = op
             .as_object()
-            .ok_or_else(|| ApiError::new(400, "Operations must be JSON objects."))?;
+            .ok_or_else(|| V2Error::new(400, "Operations must be JSON objects."))?;
         let name = obj.get("op").and_then(Value::as_str).unwrap_or("");
         if !matches!(name, "add" | "replace" | "remove") {
-            return Err(ApiError::new(
+            return Err(V2Error::new(
                 400,
                 format!("Invalid operation: `{name}`. It must be one of the following: add, remove, replace."),
             ));
         }
         let raw = obj.get("path").and_then(Value::as_str).ok_or_else(|| {
-            ApiError::new(
+            V2Error::new(
                 400,
                 "Unable to find `path` in JSON Schema change. It must be one of the following: add, remove, replace.",
             )
@@ -156,7 +157,7 @@ pub fn parse(body: &Value) -> Result<Vec<Op>, ApiError> {
             .map(|p| p.split('/').collect())
             .unwrap_or_default();
         if segs.len() != 1 || segs[0].is_empty() {
-            return Err(ApiError::new(
+            return Err(V2Error::new(
                 400,
                 format!("Invalid JSON pointer for this resource: '{raw}'"),
             ));
@@ -166,7 +167,7 @@ pub fn parse(body: &Value) -> Result<Vec<Op>, ApiError> {
         out.push(match (name, value) {
             ("remove", _) => Op::Remove(key),
             (_, None) => {
-                return Err(ApiError::new(
+                return Err(V2Error::new(
                     400,
                     "Operation objects must contain exactly one member named \"value\".",
                 ))
@@ -179,7 +180,7 @@ pub fn parse(body: &Value) -> Result<Vec<Op>, ApiError> {
 }
 
 /// Apply `ops` to `img` with Glance's rules; the first refusal stops everything.
-pub fn apply(img: &mut Image, ops: &[Op]) -> Result<(), ApiError> {
+pub fn apply(img: &mut Image, ops: &[Op]) -> Result<(), V2Error> {
     for op in ops {
         match op {
             Op::Add(k, v) => {
@@ -189,7 +190,7 @@ pub fn apply(img: &mut Image, ops: &[Op]) -> Result<(), ApiError> {
             Op::Replace(k, v) => {
                 check_writable(k, false)?;
                 if !is_base(k) && !img.properties.contains_key(k) {
-                    return Err(ApiError::new(409, format!("Property {k} does not exist.")));
+                    return Err(V2Error::new(409, format!("Property {k} does not exist.")));
                 }
                 set_attribute(img, k, v.clone())?;
             }
@@ -198,9 +199,9 @@ pub fn apply(img: &mut Image, ops: &[Op]) -> Result<(), ApiError> {
                 if k == "tags" {
                     img.tags.clear();
                 } else if is_base(k) {
-                    return Err(ApiError::new(403, format!("Property {k} may not be removed.")));
+                    return Err(V2Error::new(403, format!("Property {k} may not be removed.")));
                 } else if img.properties.shift_remove(k).is_none() {
-                    return Err(ApiError::new(409, format!("Property {k} does not exist.")));
+                    return Err(V2Error::new(409, format!("Property {k} does not exist.")));
                 }
             }
         }
@@ -231,7 +232,7 @@ mod tests {
         assert_eq!(img.tags, ["a", "b"]);
         let bad = |body: Value| {
             let mut i = img.clone();
-            parse(&body).and_then(|ops| apply(&mut i, &ops)).unwrap_err().0.as_u16()
+            parse(&body).and_then(|ops| apply(&mut i, &ops)).unwrap_err().status()
         };
         assert_eq!(bad(json!([{"op": "move", "path": "/a"}])), 400);
         assert_eq!(

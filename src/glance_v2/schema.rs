@@ -1,7 +1,7 @@
 //! Glance 33's image schemas (`GET /v2/schemas/image(s)`): base attributes
 //! only (no `schema-image.json` extras), extra properties as strings.
 
-use super::ApiError;
+use super::error::V2Error;
 use serde_json::{json, Value};
 
 pub const CONTAINER_FORMATS: &[&str] = &["ami", "ari", "aki", "bare", "ovf", "ova", "docker", "compressed"];
@@ -10,8 +10,8 @@ pub const DISK_FORMATS: &[&str] = &[
 ];
 
 /// Glance's 400 for a value its schema refuses.
-pub fn invalid(value: &Value, problem: &str) -> ApiError {
-    ApiError::new(
+pub fn invalid(value: &Value, problem: &str) -> V2Error {
+    V2Error::new(
         400,
         format!("Provided object does not match schema 'image': {value} {problem}"),
     )

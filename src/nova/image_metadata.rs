@@ -1,10 +1,10 @@
 //! `/images/{id}/metadata` (`nova/api/openstack/compute/image_metadata.py`), on
 //! JSON-patch writes that touch only the keys a request names.
 
-use super::images::image_error;
+use super::error::{from_backend, Op};
 use super::validation::{metadata_body, BodyKind};
-use super::{fault::Fault, unavailable, unexpected_glance, views, writable_keys, Call, Reply};
-use crate::backend::{BackendError, PropertyChange};
+use super::{fault::Fault, views, writable_keys, Call, Reply};
+use crate::backend::PropertyChange;
 use actix_web::http::StatusCode;
 use serde_json::{json, Map};
 
@@ -14,7 +14,7 @@ pub async fn index(call: &Call<'_>, id: &str) -> Result<Reply, Fault> {
         .backend
         .get(&call.ctx, id)
         .await
-        .map_err(|e| image_error(&e, id))?;
+        .map_err(|e| from_backend(&e, Op::Show(id)))?;
     Ok(Reply::Json(
         StatusCode::OK,
         json!({"metadata": views::metadata(&image)}),
@@ -27,7 +27,7 @@ pub async fn show(call: &Call<'_>, id: &str, key: &str) -> Result<Reply, Fault> 
         .backend
         .get(&call.ctx, id)
         .await
-        .map_err(|e| image_error(&e, id))?;
+        .map_err(|e| from_backend(&e, Op::Show(id)))?;
     let meta = views::metadata(&image);
     match meta.get(key) {
         Some(v) => {
@@ -85,28 +85,5 @@ async fn write(call: &Call<'_>, id: &str, change: PropertyChange) -> Result<crat
         .backend
         .update_properties(&call.ctx, id, change, max)
         .await
-        .map_err(|e| write_error(&e, id))
-}
-
-fn write_error(e: &BackendError, id: &str) -> Fault {
-    if let Some(f) = unavailable(e) {
-        return f;
-    }
-    match e {
-        BackendError::KeyNotFound => Fault::not_found("Invalid metadata key"),
-        BackendError::QuotaExceeded => Fault::forbidden("Image metadata limit exceeded"),
-        // Glance refusing a property value (its own quota, a bad value) is a 500 in
-        // Nova; the client's request is what was refused, so we answer 400.
-        BackendError::Status {
-            status: 400 | 413,
-            details,
-        } => Fault::bad_request(format!("HTTP {details}")),
-        BackendError::Status { status: 409, details } => Fault::new(409, format!("HTTP {details}")),
-        BackendError::Status {
-            status: 404 | 401 | 403,
-            ..
-        } => image_error(e, id),
-        BackendError::Status { status, .. } => unexpected_glance(*status),
-        _ => Fault::unexpected("nova.exception.NovaException"),
-    }
+        .map_err(|e| from_backend(&e, Op::Write(id)))
 }

@@ -4,7 +4,7 @@
 use super::db::Record;
 use crate::backend::{BackendError, Image, RequestContext};
 
-pub use crate::backend::glance_errors::{bad_request, conflict, forbidden, html_escape, not_found};
+use crate::backend::error::{bad_marker, bad_request};
 
 /// Whether `ctx` may see the image at all (Glance's visibility rules; without an
 /// owner, as images made by an unauthenticated Glance, everyone may).
@@ -167,7 +167,7 @@ pub fn select(
         let pos = records
             .iter()
             .position(|r| r.image.id == m && visible(r, ctx))
-            .ok_or_else(|| bad_request(&format!("No image found with ID {m}")))?;
+            .ok_or_else(|| bad_marker(m))?;
         start = pos + 1;
     }
     let limit = usize::try_from(limit.unwrap_or(u64::MAX)).unwrap_or(usize::MAX);

@@ -13,6 +13,7 @@ mod db;
 pub mod demo;
 pub mod filters;
 
+use super::error::{conflict, forbidden, not_found};
 use super::{
     BackendError, BackendResult, ByteRange, ContentRange, Image, ImageBackend, ImageData, ListQuery, PropertyChange,
     RequestContext,
@@ -21,7 +22,6 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use data::file_stream;
 use db::Record;
-use filters::{conflict, forbidden, not_found};
 use futures_util::{Stream, StreamExt};
 use md5::Md5;
 use rusqlite::Connection;
@@ -117,10 +117,6 @@ impl EmbeddedStore {
                 db_path,
             }),
         })
-    }
-
-    pub fn data_dir(&self) -> &Path {
-        &self.inner.dir
     }
 
     /// The live images as they are now. While nothing was committed since the
@@ -324,7 +320,7 @@ impl EmbeddedStore {
             let mut size: i64 = 0;
             let mut head: Vec<u8> = Vec::new();
             while let Some(chunk) = body.next().await {
-                let chunk = chunk.map_err(|e| BackendError::Unreachable(format!("upload interrupted: {e}")))?;
+                let chunk = chunk.map_err(|e| BackendError::UploadInterrupted(e.to_string()))?;
                 if head.len() < 32 {
                     head.extend_from_slice(&chunk[..chunk.len().min(32 - head.len())]);
                 }
@@ -387,10 +383,7 @@ impl EmbeddedStore {
             "deactivated" => Err(forbidden(
                 "The requested image has been deactivated. Image data download is forbidden.",
             )),
-            _ => Err(BackendError::Status {
-                status: 204,
-                details: format!("The image {id} has no data."),
-            }),
+            _ => Err(BackendError::NoData),
         }
     }
 
@@ -465,10 +458,7 @@ impl ImageBackend for EmbeddedStore {
             Some(ByteRange::Last(n)) => (total.saturating_sub(n), total.saturating_sub(1)),
         };
         if range.is_some() && (total == 0 || start > end || start >= total) {
-            return Err(BackendError::Status {
-                status: 416,
-                details: format!("416 Requested Range Not Satisfiable: Requested range not satisfiable for image {id}"),
-            });
+            return Err(BackendError::RangeNotSatisfiable { image: id.to_string() });
         }
         let len = if total == 0 { 0 } else { end - start + 1 };
         Ok(ImageData {

@@ -164,7 +164,7 @@ impl GlanceBackend {
         );
         let outcome = match self.patch(&ctx, id, &ops, &base, deadline).await {
             Ok(saved) => Ok(saved),
-            Err(Patched::No(BackendError::Status { .. })) => {
+            Err(Patched::No(BackendError::Refused(_))) => {
                 for p in included {
                     let r = self.write_once(&p.ctx, id, &p.change, p.max_properties, deadline).await;
                     reply(p, r);
@@ -289,7 +289,7 @@ impl GlanceBackend {
         match within(deadline, self.json_or_error(resp)).await {
             Ok(raw) => image_from_glance(raw, base).map_err(Patched::Unknown),
             // Glance refused the patch: nothing was applied.
-            Err(e @ BackendError::Status { .. }) if status < 500 => Err(Patched::No(e)),
+            Err(e @ BackendError::Refused(_)) if status < 500 => Err(Patched::No(e)),
             // A 5xx (from Glance or from a proxy in front of it), or an answer
             // that broke off: the patch may have been applied.
             Err(e) => Err(Patched::Unknown(e)),

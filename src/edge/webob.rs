@@ -1,10 +1,33 @@
-//! Glance v1's error answers: `webob.exc` exceptions rendered by WebOb 1.8
-//! (`WSGIHTTPException.generate_response`). The body format follows the
-//! request's `Accept` (HTML, JSON, else plain text); HEAD gets no body.
+//! WebOb's error pages: `webob.exc` exceptions rendered by WebOb 1.8
+//! (`WSGIHTTPException.generate_response`), as Nova's router and middleware,
+//! Glance v1 and Glance v2 answer them. The body format follows the request's
+//! `Accept` (HTML, JSON, else plain text); HEAD gets no body. One escape,
+//! WebOb's, applied to the HTML page only.
 
-use crate::nova::fault::{webob_format, WebobFormat};
+use super::accept;
 use actix_web::http::{Method, StatusCode};
 use actix_web::{HttpRequest, HttpResponse};
+
+/// The kinds of body webob's `HTTPException` can answer with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WebobFormat {
+    Html,
+    Json,
+    Plain,
+}
+
+/// webob picks the error page format from `Accept` among
+/// `text/html` and `application/json`; nothing acceptable → plain text.
+pub fn webob_format(accept: Option<&str>) -> WebobFormat {
+    match accept::best_offer(accept.unwrap_or(""), &["text/html", "application/json"]) {
+        Some(0) => WebobFormat::Html,
+        Some(_) => WebobFormat::Json,
+        None => WebobFormat::Plain,
+    }
+}
+
+/// webob's default explanation when an exception is raised without one.
+pub const NOT_FOUND_DEFAULT: &str = "The resource could not be found.";
 
 /// Which body template the exception uses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -21,16 +44,21 @@ pub const TEXT_PLAIN: &str = "text/plain; charset=UTF-8";
 pub const TEXT_HTML: &str = "text/html; charset=UTF-8";
 
 /// One `webob.exc.HTTP*` exception.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct HttpError {
     pub status: u16,
     pub explanation: String,
     pub detail: String,
     pub template: Template,
     pub headers: Vec<(&'static str, String)>,
-    /// The type a HEAD answer carries: the exception's own (`text/plain` when
-    /// Glance raised it with `content_type='text/plain'`, else webob's `text/html`).
-    pub head_content_type: &'static str,
+    /// The type a HEAD answer carries when the exception was raised with one
+    /// (`content_type='text/plain'`); `None`: the type `Accept` picks.
+    pub head_content_type: Option<&'static str>,
+}
+
+/// webob's title of a status (`404` → `Not Found`).
+pub fn title(status: u16) -> &'static str {
+    title_and_explanation(status).0
 }
 
 /// webob's title and default explanation of a status.
@@ -40,10 +68,26 @@ fn title_and_explanation(status: u16) -> (&'static str, &'static str) {
             "Bad Request",
             "The server could not comply with the request since it is either malformed or otherwise incorrect.",
         ),
+        401 => (
+            "Unauthorized",
+            "This server could not verify that you are authorized to access the document you requested. Either you supplied the wrong credentials (e.g., bad password), or your browser does not understand how to supply the credentials required.",
+        ),
         403 => ("Forbidden", "Access was denied to this resource."),
-        404 => ("Not Found", "The resource could not be found."),
+        404 => ("Not Found", NOT_FOUND_DEFAULT),
         405 => ("Method Not Allowed", ""),
+        406 => ("Not Acceptable", ""),
+        408 => (
+            "Request Timeout",
+            "The server has waited too long for the request to be sent by the client.",
+        ),
+        409 => ("Conflict", "There was a conflict when trying to complete your request."),
+        413 => (
+            "Request Entity Too Large",
+            "The body of your request was too large for this server.",
+        ),
+        415 => ("Unsupported Media Type", ""),
         416 => ("Request Range Not Satisfiable", "The Range requested is not available."),
+        431 => ("Request Header Fields Too Large", "The request header fields were too large"),
         502 => ("Bad Gateway", "Bad gateway."),
         503 => (
             "Service Unavailable",
@@ -66,7 +110,7 @@ impl HttpError {
             detail: detail.into(),
             template: Template::Default,
             headers: Vec::new(),
-            head_content_type: TEXT_HTML,
+            head_content_type: None,
         }
     }
 
@@ -98,7 +142,7 @@ impl HttpError {
 
     /// Raised with `content_type='text/plain'` (HEAD answers carry that type).
     pub fn plain_typed(mut self) -> Self {
-        self.head_content_type = TEXT_PLAIN;
+        self.head_content_type = Some(TEXT_PLAIN);
         self
     }
 
@@ -149,19 +193,21 @@ impl HttpError {
         }
     }
 
-    /// The answer to `req`, with `x-openstack-request-id: rid`.
-    pub fn response(&self, req: &HttpRequest, rid: &str) -> HttpResponse {
+    /// The answer to `req`: status, the exception's headers, and the page
+    /// `Accept` picks (HEAD: its type, no body).
+    pub fn response(&self, req: &HttpRequest) -> HttpResponse {
         let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let mut b = HttpResponse::build(status);
         for (k, v) in &self.headers {
             b.insert_header((*k, v.as_str()));
         }
-        b.insert_header(("x-openstack-request-id", rid));
-        if req.method() == Method::HEAD {
-            return b.insert_header(("content-type", self.head_content_type)).finish();
-        }
         let accept = req.headers().get("accept").and_then(|v| v.to_str().ok());
         let (ct, body) = self.page(webob_format(accept), req.method().as_str());
+        if req.method() == Method::HEAD {
+            return b
+                .insert_header(("content-type", self.head_content_type.unwrap_or(ct)))
+                .finish();
+        }
         b.insert_header(("content-type", ct)).body(body)
     }
 }
@@ -302,6 +348,25 @@ mod tests {
             String::from_utf8(detail.page(WebobFormat::Html, "GET").1).unwrap(),
             "<html>\n <head>\n  <title>405 Method Not Allowed</title>\n </head>\n <body>\n  <h1>405 Method Not Allowed</h1>\n  This operation is currently not permitted on Glance images details.\n </body>\n</html>"
         );
+    }
+
+    #[test]
+    fn nova_404_pages_have_nova_bytes() {
+        let nf = HttpError::explained(404, NOT_FOUND_DEFAULT);
+        let (ct, body) = nf.page(WebobFormat::Plain, "GET");
+        assert_eq!(ct, "text/plain; charset=UTF-8");
+        assert_eq!(body.len(), 52);
+        assert_eq!(nf.page(WebobFormat::Html, "GET").1.len(), 154);
+        let (ct, body) = nf.page(WebobFormat::Json, "GET");
+        assert_eq!(ct, "application/json");
+        assert_eq!(
+            String::from_utf8(body).unwrap(),
+            r#"{"message": "The resource could not be found.<br /><br />\n\n\n", "code": "404 Not Found", "title": "Not Found"}"#
+        );
+        assert_eq!(webob_format(None), WebobFormat::Plain);
+        assert_eq!(webob_format(Some("*/*")), WebobFormat::Html);
+        assert_eq!(webob_format(Some("application/json")), WebobFormat::Json);
+        assert_eq!(webob_format(Some("application/xml")), WebobFormat::Plain);
     }
 
     #[test]
