@@ -18,6 +18,7 @@ pub struct Settings {
     pub auth: AuthSettings,
     pub embedded: EmbeddedSettings,
     pub log: LogSettings,
+    pub oslo_middleware: OsloMiddlewareSettings,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -175,6 +176,18 @@ pub struct EmbeddedSettings {
 pub struct LogSettings {
     /// A tracing filter (`info`, `nova_images_proxy=debug`, …).
     pub level: String,
+    /// `text` (one readable line per event) or `json` (one object per line,
+    /// oslo.log's JSONFormatter field names).
+    pub format: String,
+}
+
+/// Nova's `[oslo_middleware]` options.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OsloMiddlewareSettings {
+    /// Trust `Forwarded` / `X-Forwarded-*` headers set by a proxy in front
+    /// (request logs take the client address from them). Off: ignored.
+    pub enable_proxy_headers_parsing: bool,
 }
 
 const DEFAULTS: &str = r#"
@@ -225,6 +238,10 @@ enabled = false
 
 [log]
 level = "info"
+format = "text"
+
+[oslo_middleware]
+enable_proxy_headers_parsing = false
 "#;
 
 /// Values given on the command line (highest precedence).

@@ -2,6 +2,7 @@
 //! reads) served in front of Glance v2 or an embedded store.
 #![forbid(unsafe_code)]
 
+pub mod access_log;
 pub mod auth;
 pub mod backend;
 pub mod config;
@@ -9,6 +10,7 @@ pub mod edge;
 pub mod glance_v1;
 pub mod glance_v2;
 pub mod health;
+pub mod logfmt;
 pub mod notify;
 pub mod nova;
 pub mod pyjson;

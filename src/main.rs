@@ -87,8 +87,8 @@ fn main() -> std::process::ExitCode {
         .with(filter_layer)
         .with(
             tracing_subscriber::fmt::layer()
-                .with_target(false)
-                .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout())),
+                .event_format(nova_images_proxy::logfmt::Format::new(&settings.log.format))
+                .with_ansi(false),
         )
         .init();
     // Every client connection is a descriptor: take what the hard limit allows.
@@ -288,6 +288,10 @@ fn reload_settings(overrides: &Overrides, current: Settings, log_reload: &LogRel
         ("glance", format!("{:?}", current.glance) != format!("{:?}", new.glance)),
         ("api", format!("{:?}", current.api) != format!("{:?}", new.api)),
         ("auth", format!("{:?}", current.auth) != format!("{:?}", new.auth)),
+        (
+            "oslo_middleware",
+            format!("{:?}", current.oslo_middleware) != format!("{:?}", new.oslo_middleware),
+        ),
         (
             "embedded",
             format!("{:?}", current.embedded) != format!("{:?}", new.embedded),

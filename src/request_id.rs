@@ -57,9 +57,6 @@ pub fn of(req: &actix_web::HttpRequest) -> String {
         .unwrap_or_else(mint)
 }
 
-/// When the request came in (for the `answered` line's latency).
-struct Started(std::time::Instant);
-
 /// tracing-actix-web root spans that carry our `req-<uuid>` (and never the
 /// query string, headers or body).
 pub struct RootSpan;
@@ -69,7 +66,6 @@ impl tracing_actix_web::RootSpanBuilder for RootSpan {
         use actix_web::HttpMessage;
         let id = mint();
         request.extensions_mut().insert(RequestId(id.clone()));
-        request.extensions_mut().insert(Started(std::time::Instant::now()));
         tracing::info_span!(
             "request",
             request_id = %id,
@@ -83,15 +79,9 @@ impl tracing_actix_web::RootSpanBuilder for RootSpan {
         span: tracing::Span,
         outcome: &Result<actix_web::dev::ServiceResponse<B>, actix_web::Error>,
     ) {
+        // The request's log line is access_log's (written when the body is sent).
         if let Ok(resp) = outcome {
-            use actix_web::HttpMessage;
             span.record("status", resp.status().as_u16());
-            let ms = resp
-                .request()
-                .extensions()
-                .get::<Started>()
-                .map_or(0.0, |s| s.0.elapsed().as_secs_f64() * 1000.0);
-            tracing::info!(parent: &span, status = resp.status().as_u16(), ms = format_args!("{ms:.1}"), "answered");
         }
     }
 }

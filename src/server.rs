@@ -3,6 +3,7 @@
 //! `main` and the tests start the service through here, so the tests exercise
 //! the limits a deployment gets.
 
+use crate::access_log::{Listener, TrustProxyHeaders};
 use crate::config::{ServerSettings, Settings};
 use actix_web::body::MessageBody;
 use actix_web::dev::{Server, ServiceRequest, ServiceResponse};
@@ -128,10 +129,14 @@ pub fn compute(
         max: settings.server.max_header_bytes,
         surface: Surface::Compute,
     };
+    let trust = TrustProxyHeaders(settings.oslo_middleware.enable_proxy_headers_parsing);
     let server = HttpServer::new(move || {
         App::new()
             .app_data(limit)
+            .app_data(trust)
+            .app_data(Listener::Compute)
             .wrap(from_fn(limit_head))
+            .wrap(from_fn(crate::access_log::log_requests))
             .wrap(TracingLogger::<crate::request_id::RootSpan>::new())
             .configure(crate::configure_compute(state.clone()))
     });
@@ -145,10 +150,14 @@ pub fn image(settings: &Settings, state: crate::ImageState, listener: TcpListene
         max: settings.server.max_header_bytes,
         surface: Surface::Image,
     };
+    let trust = TrustProxyHeaders(settings.oslo_middleware.enable_proxy_headers_parsing);
     let server = HttpServer::new(move || {
         App::new()
             .app_data(limit)
+            .app_data(trust)
+            .app_data(Listener::Image)
             .wrap(from_fn(limit_head))
+            .wrap(from_fn(crate::access_log::log_requests))
             .wrap(TracingLogger::<crate::request_id::RootSpan>::new())
             .configure(crate::configure_image(state.clone()))
     });

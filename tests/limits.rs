@@ -163,7 +163,7 @@ fn sighup_reloads_the_log_level() {
     assert_eq!(get(&p.compute, "/v2.1/images").status, 200);
     std::thread::sleep(Duration::from_millis(200));
     assert!(
-        !p.log_text().contains("answered"),
+        !p.log_text().contains("GET /v2.1/images 200"),
         "info lines at warn: {}",
         p.log_text()
     );
@@ -189,7 +189,7 @@ fn sighup_reloads_the_log_level() {
     assert!(p.log_text().contains("sections=api"), "{}", p.log_text());
     assert_eq!(get(&p.compute, "/v2.1/images").status, 200);
     assert!(
-        p.wait_for_log("answered", Duration::from_secs(10)),
+        p.wait_for_log("GET /v2.1/images 200", Duration::from_secs(10)),
         "no info line after the reload: {}",
         p.log_text()
     );

@@ -35,6 +35,9 @@ pub fn settings(s: &Settings) -> Result<(), ConfigError> {
             "not a log filter (e.g. \"info\", \"nova_images_proxy=debug\")",
         ));
     }
+    if !matches!(s.log.format.as_str(), "text" | "json") {
+        return Err(refuse("log.format", &s.log.format, "not a log format (\"text\" or \"json\")"));
+    }
     Ok(())
 }
 

@@ -102,7 +102,7 @@ pub async fn entry(req: HttpRequest, state: web::Data<V1State>) -> HttpResponse 
     let token = header_str("x-auth-token").map(|t| percent_encoding::percent_decode_str(t).decode_utf8_lossy());
     let global_id = request_id::global_id(header_str("x-openstack-request-id"), &rid);
     let ctx = match state.auth.authenticate(token.as_deref(), &global_id).await {
-        Ok(ctx) => ctx,
+        Ok(ctx) => crate::access_log::identified(&req, ctx),
         Err(auth::AuthError::Unauthenticated) => {
             let uri = state.settings.auth.www_authenticate_uri.clone();
             return V1Error::Unauthenticated {

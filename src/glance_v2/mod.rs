@@ -96,7 +96,7 @@ async fn entry(req: HttpRequest, payload: web::Payload, state: web::Data<V2State
         .map(|t| percent_encoding::percent_decode_str(t).decode_utf8_lossy().into_owned());
     let rid = crate::request_id::of(&req);
     let ctx = match state.auth.authenticate(token.as_deref(), &rid).await {
-        Ok(ctx) => ctx,
+        Ok(ctx) => crate::access_log::identified(&req, ctx),
         Err(auth::AuthError::Unauthenticated) => {
             let uri = state.settings.auth.www_authenticate_uri.clone();
             return V2Error::Unauthenticated {

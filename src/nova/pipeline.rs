@@ -118,6 +118,7 @@ pub async fn authenticate(req: &HttpRequest, state: &NovaState, rid: &str) -> Re
         .auth
         .authenticate(header("x-auth-token"), &global_id)
         .await
+        .map(|ctx| crate::access_log::identified(req, ctx))
         .map_err(|e| auth_error(e, &state.settings.auth.www_authenticate_uri))
 }
 

@@ -117,5 +117,11 @@ impl Drop for Proc {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        // Kept for scripts/test, which checks every log the suite's services
+        // wrote for the tokens the suite used.
+        let kept = Path::new(env!("CARGO_TARGET_TMPDIR")).join("service-logs");
+        if std::fs::create_dir_all(&kept).is_ok() {
+            let _ = std::fs::copy(&self.log, kept.join(format!("{}.log", self.pid())));
+        }
     }
 }
