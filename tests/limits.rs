@@ -172,7 +172,7 @@ fn sighup_reloads_the_log_level() {
     std::fs::write(&conf, "[log]\nlevel = \"nova_images_proxy=[\"\n").unwrap();
     p.signal("HUP");
     assert!(
-        p.wait_for_log("not a valid filter", Duration::from_secs(10)),
+        p.wait_for_log("not a log filter", Duration::from_secs(10)),
         "{}",
         p.log_text()
     );

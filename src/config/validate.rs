@@ -36,7 +36,11 @@ pub fn settings(s: &Settings) -> Result<(), ConfigError> {
         ));
     }
     if !matches!(s.log.format.as_str(), "text" | "json") {
-        return Err(refuse("log.format", &s.log.format, "not a log format (\"text\" or \"json\")"));
+        return Err(refuse(
+            "log.format",
+            &s.log.format,
+            "not a log format (\"text\" or \"json\")",
+        ));
     }
     Ok(())
 }
