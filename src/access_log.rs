@@ -62,7 +62,12 @@ impl Listener {
 /// What the log line says about a request, gathered as it comes in.
 struct Line {
     started: Instant,
+    /// Counted in `requests_in_flight` until the line is dropped (also when
+    /// the request is abandoned before its answer).
+    #[allow(dead_code)]
+    in_flight: Option<InFlight>,
     listener: &'static str,
+    endpoint: &'static str,
     method: String,
     path: String,
     client: String,
@@ -151,9 +156,12 @@ pub async fn log_requests(
     let listener = req.app_data::<Listener>().map_or("-", |l| l.as_str());
     let http = req.request();
     let request_id = crate::request_id::of(http);
+    let endpoint = crate::metrics::endpoint(listener, http.method(), http.path());
     let line = Line {
         started: Instant::now(),
+        in_flight: InFlight::start(listener),
         listener,
+        endpoint,
         method: http.method().to_string(),
         path: loggable_target(http.path(), http.query_string()),
         client: client_address(http, trust),
@@ -225,11 +233,58 @@ fn or_dash(s: &str) -> &str {
     }
 }
 
+struct InFlight(&'static str);
+
+impl InFlight {
+    fn start(listener: &'static str) -> Option<InFlight> {
+        let m = crate::metrics::get()?;
+        m.in_flight
+            .get_or_create(&crate::metrics::ListenerLabels { listener })
+            .inc();
+        Some(InFlight(listener))
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        if let Some(m) = crate::metrics::get() {
+            m.in_flight
+                .get_or_create(&crate::metrics::ListenerLabels { listener: self.0 })
+                .dec();
+        }
+    }
+}
+
+/// The request's metrics (when metrics are on).
+fn record(l: &Line, seconds: f64) {
+    let Some(m) = crate::metrics::get() else {
+        return;
+    };
+    use crate::metrics::{RequestLabels, RouteLabels};
+    let route = RouteLabels {
+        listener: l.listener,
+        endpoint: l.endpoint,
+    };
+    m.requests
+        .get_or_create(&RequestLabels {
+            listener: l.listener,
+            endpoint: l.endpoint,
+            method: l.method.clone(),
+            status: l.status,
+        })
+        .inc();
+    m.duration.get_or_create(&route).observe(seconds);
+    m.response_bytes.get_or_create(&route).inc_by(l.bytes);
+}
+
 fn write(l: &Line) {
-    let latency_ms = l.started.elapsed().as_secs_f64() * 1000.0;
+    let seconds = l.started.elapsed().as_secs_f64();
+    record(l, seconds);
+    let latency_ms = seconds * 1000.0;
     tracing::info!(
         target: TARGET,
         listener = %l.listener,
+        endpoint = %l.endpoint,
         method = %l.method,
         path = %l.path,
         status = l.status,

@@ -33,6 +33,8 @@ pub struct ServerSettings {
     /// Empty: `127.0.0.1:9292` in embedded mode, no image listener (so no
     /// Glance v1) in proxy mode.
     pub image_bind: String,
+    /// Prometheus metrics listener (`GET /metrics`). Empty: no metrics.
+    pub metrics_bind: String,
     /// HTTP worker threads; 0 = one per core.
     pub workers: usize,
     /// Largest request body accepted (oslo.middleware `max_request_body_size`).
@@ -194,6 +196,7 @@ const DEFAULTS: &str = r#"
 [server]
 bind = "127.0.0.1:8774"
 image_bind = ""
+metrics_bind = ""
 workers = 0
 max_request_body = 114688
 healthcheck_backend = false

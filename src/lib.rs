@@ -11,6 +11,7 @@ pub mod glance_v1;
 pub mod glance_v2;
 pub mod health;
 pub mod logfmt;
+pub mod metrics;
 pub mod notify;
 pub mod nova;
 pub mod pyjson;

@@ -115,6 +115,10 @@ fn main() -> std::process::ExitCode {
         let image_bind = settings.image_listener();
         let compute_listener = bind_listener(&bind)?;
         let image_listener = image_bind.as_deref().map(bind_listener).transpose()?;
+        let metrics_bind = settings.server.metrics_bind.clone();
+        let metrics_listener = (!metrics_bind.is_empty())
+            .then(|| bind_listener(&metrics_bind))
+            .transpose()?;
         let backends = nova_images_proxy::build_backend(&settings)
             .await
             .map_err(|e| std::io::Error::other(format!("image backend: {e}")))?;
@@ -157,6 +161,15 @@ fn main() -> std::process::ExitCode {
                 None
             }
         };
+        let metrics = match metrics_listener {
+            Some(listener) => {
+                let server = nova_images_proxy::metrics::server(listener)?;
+                handles.push(server.handle());
+                tracing::info!(metrics = %metrics_bind, "metrics listener ready: GET /metrics (Prometheus text format)");
+                Some(server)
+            }
+            None => None,
+        };
         tokio::spawn(signals(handles, overrides, settings, log_reload));
         // Apart from the listeners: a stop before readiness must not wait for it.
         let ready = tokio::spawn(async move {
@@ -165,19 +178,16 @@ fn main() -> std::process::ExitCode {
                 Err(e) => tracing::error!(error = %e, "a listener does not answer; readiness not reported"),
             }
         });
-        let (a, b) = futures_util::future::join(
-            compute,
-            async move {
-                match image {
-                    Some(image) => image.await,
-                    None => Ok(()),
-                }
-            },
-        )
-        .await;
+        let optional = |server: Option<actix_web::dev::Server>| async move {
+            match server {
+                Some(server) => server.await,
+                None => Ok(()),
+            }
+        };
+        let (a, b, c) = futures_util::future::join3(compute, optional(image), optional(metrics)).await;
         ready.abort();
         tracing::info!("stopped");
-        a.and(b)
+        a.and(b).and(c)
     });
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -83,6 +83,9 @@ fn seconds(name: &str, v: f64, zero_ok: bool) -> Result<(), ConfigError> {
 fn server(s: &Settings) -> Result<(), ConfigError> {
     let srv = &s.server;
     socket_addrs("server.bind", &srv.bind)?;
+    if !srv.metrics_bind.is_empty() {
+        socket_addrs("server.metrics_bind", &srv.metrics_bind)?;
+    }
     if !srv.image_bind.is_empty() {
         socket_addrs("server.image_bind", &srv.image_bind)?;
     }
