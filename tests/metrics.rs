@@ -95,14 +95,7 @@ async fn a_real_prometheus_scrapes_the_metrics_listener_and_counts_requests() {
         assert_eq!(r.status().as_u16(), 200);
     }
     // The exposition itself: names, types, build info; no identity labels.
-    let text = client
-        .get(format!("http://{metrics_addr}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = support::metrics_text(&client, &metrics_addr).await;
     for needle in [
         "# TYPE nova_images_proxy_requests counter",
         "nova_images_proxy_requests_total{listener=\"compute\",endpoint=\"images.detail\",method=\"GET\",status=\"200\"} 7",

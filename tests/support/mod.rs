@@ -156,6 +156,16 @@ where
     }
 }
 
+/// The exposition of the metrics listener at `addr` (`host:port`).
+pub async fn metrics_text(client: &reqwest::Client, addr: &str) -> String {
+    let r = client
+        .get(format!("http://{addr}/metrics"))
+        .send()
+        .await
+        .expect("GET /metrics");
+    r.text().await.expect("metrics text")
+}
+
 pub fn client() -> reqwest::Client {
     reqwest::Client::builder().no_proxy().build().expect("client")
 }
