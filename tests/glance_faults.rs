@@ -29,16 +29,7 @@ async fn reads_retry_writes_do_not_and_the_service_recovers() {
         return;
     };
     let client = support::client();
-    let id = uuid::Uuid::new_v4().to_string();
-    let body = json!({"id": id, "name": "fault-test", "disk_format": "raw", "container_format": "bare", "k": "v"});
-    let r = client
-        .post(format!("{glance}/v2/images"))
-        .header("Content-Type", "application/json")
-        .body(body.to_string())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status().as_u16(), 201);
+    let id = support::glance_image(&client, &glance, &json!({"k": "v"})).await;
 
     let proxy = fault_proxy::start(&glance);
     let service = support::start(support::settings(&[
@@ -103,42 +94,6 @@ async fn reads_retry_writes_do_not_and_the_service_recovers() {
     assert_eq!(v["metadata"]["k"], "v");
 }
 
-async fn send(client: &reqwest::Client, base: &str, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
-    let mut rb = client
-        .request(
-            reqwest::Method::from_bytes(method.as_bytes()).unwrap(),
-            format!("{base}{path}"),
-        )
-        .header("X-Auth-Token", support::TOKEN);
-    if let Some(b) = body {
-        rb = rb.header("Content-Type", "application/json").body(b.to_string());
-    }
-    let r = rb.send().await.unwrap();
-    let s = r.status().as_u16();
-    (
-        s,
-        serde_json::from_slice(&r.bytes().await.unwrap()).unwrap_or(Value::Null),
-    )
-}
-
-/// A new image straight in Glance with extra properties `props`; its id.
-async fn new_image(client: &reqwest::Client, glance: &str, props: Value) -> String {
-    let id = uuid::Uuid::new_v4().to_string();
-    let mut body = json!({"id": id, "name": "fault-test", "disk_format": "raw", "container_format": "bare"});
-    for (k, v) in props.as_object().unwrap() {
-        body[k] = v.clone();
-    }
-    let r = client
-        .post(format!("{glance}/v2/images"))
-        .header("Content-Type", "application/json")
-        .body(body.to_string())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status().as_u16(), 201);
-    id
-}
-
 /// The image as Glance itself shows it (not through the proxy).
 async fn in_glance(client: &reqwest::Client, glance: &str, id: &str) -> Value {
     let r = client.get(format!("{glance}/v2/images/{id}")).send().await.unwrap();
@@ -162,9 +117,9 @@ async fn writes_whose_answer_is_lost_are_resolved_by_reading_the_image_back() {
     ]));
     let base = service.base.clone();
     for answer in [Lost::Cut, Lost::Status(503), Lost::Status(500)] {
-        let id = new_image(&client, &glance, json!({"k": "v", "gone": "x"})).await;
+        let id = support::glance_image(&client, &glance, &json!({"k": "v", "gone": "x"})).await;
         let md = format!("/v2.1/images/{id}/metadata");
-        assert_eq!(send(&client, &base, "GET", &md, None).await.0, 200);
+        assert_eq!(support::send_json(&client, &base, "GET", &md, None).await.0, 200);
         // Applied, answer lost: each kind of write gets its normal answer.
         let writes: [(&str, String, Option<Value>, u16, Value); 4] = [
             (
@@ -199,7 +154,7 @@ async fn writes_whose_answer_is_lost_are_resolved_by_reading_the_image_back() {
                 },
                 0,
             );
-            let (s, v) = send(&client, &base, method, &path, body).await;
+            let (s, v) = support::send_json(&client, &base, method, &path, body).await;
             assert_eq!((s, &v), (status, &expected), "{answer:?} applied: {method} {path}");
             let patches = proxy.calls().iter().filter(|c| c.starts_with("PATCH")).count();
             assert_eq!(patches, 1, "{:?}", proxy.calls());
@@ -221,12 +176,12 @@ async fn writes_whose_answer_is_lost_are_resolved_by_reading_the_image_back() {
             },
             0,
         );
-        let (s, v) = send(&client, &base, "POST", &md, Some(json!({"metadata": {"n": "1"}}))).await;
+        let (s, v) = support::send_json(&client, &base, "POST", &md, Some(json!({"metadata": {"n": "1"}}))).await;
         match answer {
             Lost::Status(500) => assert_eq!((s, v["computeFault"]["code"].clone()), (500, json!(500)), "{v}"),
             _ => assert_eq!((s, v["serviceUnavailable"]["code"].clone()), (503, json!(503)), "{v}"),
         }
-        let (s, _) = send(&client, &base, "DELETE", &format!("{md}/k"), None).await;
+        let (s, _) = support::send_json(&client, &base, "DELETE", &format!("{md}/k"), None).await;
         assert!(s >= 500, "{answer:?} not applied: DELETE answered {s}");
         proxy.set(Fault::None, 0);
         assert_eq!(
@@ -237,9 +192,9 @@ async fn writes_whose_answer_is_lost_are_resolved_by_reading_the_image_back() {
     }
 
     // Glance gone once the PATCH is applied: nobody can tell the client.
-    let id = new_image(&client, &glance, json!({"k": "v"})).await;
+    let id = support::glance_image(&client, &glance, &json!({"k": "v"})).await;
     let md = format!("/v2.1/images/{id}/metadata");
-    assert_eq!(send(&client, &base, "GET", &md, None).await.0, 200);
+    assert_eq!(support::send_json(&client, &base, "GET", &md, None).await.0, 200);
     proxy.set(
         Fault::Patch {
             applied: true,
@@ -248,7 +203,7 @@ async fn writes_whose_answer_is_lost_are_resolved_by_reading_the_image_back() {
         },
         0,
     );
-    let (s, v) = send(&client, &base, "POST", &md, Some(json!({"metadata": {"z": "9"}}))).await;
+    let (s, v) = support::send_json(&client, &base, "POST", &md, Some(json!({"metadata": {"z": "9"}}))).await;
     assert_eq!(s, 503, "{v}");
     let msg = v["serviceUnavailable"]["message"].as_str().unwrap_or_default();
     assert!(msg.contains("outcome is unknown"), "{msg}");
@@ -259,7 +214,7 @@ async fn writes_whose_answer_is_lost_are_resolved_by_reading_the_image_back() {
         "the PATCH was applied"
     );
     assert_eq!(
-        send(&client, &base, "GET", &md, None).await,
+        support::send_json(&client, &base, "GET", &md, None).await,
         (200, json!({"metadata": {"k": "v", "z": "9"}}))
     );
 }
@@ -274,7 +229,7 @@ async fn a_hung_glance_is_a_504_within_the_timeout_and_then_recovers() {
         return;
     };
     let client = support::client();
-    let id = new_image(&client, &glance, json!({"k": "v"})).await;
+    let id = support::glance_image(&client, &glance, &json!({"k": "v"})).await;
     let proxy = fault_proxy::start(&glance);
     let service = support::start(support::settings(&[
         ("glance.url", proxy.url.as_str()),
@@ -285,7 +240,7 @@ async fn a_hung_glance_is_a_504_within_the_timeout_and_then_recovers() {
     let md = format!("/v2.1/images/{id}/metadata");
     let calls: Vec<(&str, String, Option<Value>)> = vec![
         ("GET", format!("/v2.1/images/{id}"), None),
-        ("GET", "/v2.1/images/detail".to_string(), None),
+        ("GET", "/v2.1/images/detail?limit=1".to_string(), None),
         ("GET", md.clone(), None),
         ("POST", md.clone(), Some(json!({"metadata": {"w": "1"}}))),
     ];
@@ -297,7 +252,7 @@ async fn a_hung_glance_is_a_504_within_the_timeout_and_then_recovers() {
             let (client, base) = (client.clone(), base.clone());
             actix_web::rt::spawn(async move {
                 let started = std::time::Instant::now();
-                let (s, v) = send(&client, &base, method, &path, body).await;
+                let (s, v) = support::send_json(&client, &base, method, &path, body).await;
                 (method, path, s, v, started.elapsed())
             })
         })
@@ -317,7 +272,7 @@ async fn a_hung_glance_is_a_504_within_the_timeout_and_then_recovers() {
     }
     proxy.set(Fault::None, 0);
     for (method, path, body) in calls {
-        let (s, v) = send(&client, &base, method, &path, body).await;
+        let (s, v) = support::send_json(&client, &base, method, &path, body).await;
         assert_eq!(s, 200, "{method} {path} after Glance is back: {v}");
     }
     assert_eq!(in_glance(&client, &glance, &id).await["w"], "1");

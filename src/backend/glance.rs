@@ -18,6 +18,7 @@ use std::time::Duration;
 use tokio::sync::OnceCell;
 use tokio::time::Instant;
 
+mod outcome;
 mod refusal;
 mod writes;
 use refusal::error_from_response;

@@ -179,3 +179,48 @@ pub fn start_image_listener(settings: Settings) -> Service {
         nova_images_proxy::server::image(settings, state, listener)
     })
 }
+
+/// `method path` on `base` with the test token (and `body` as JSON): the
+/// status and the JSON body (`Null` when it is not JSON).
+pub async fn send_json(
+    client: &reqwest::Client,
+    base: &str,
+    method: &str,
+    path: &str,
+    body: Option<serde_json::Value>,
+) -> (u16, serde_json::Value) {
+    let mut rb = client
+        .request(
+            reqwest::Method::from_bytes(method.as_bytes()).expect("method"),
+            format!("{base}{path}"),
+        )
+        .header("X-Auth-Token", TOKEN);
+    if let Some(b) = body {
+        rb = rb.header("Content-Type", "application/json").body(b.to_string());
+    }
+    let r = rb.send().await.expect("request");
+    let s = r.status().as_u16();
+    (
+        s,
+        serde_json::from_slice(&r.bytes().await.expect("body")).unwrap_or(serde_json::Value::Null),
+    )
+}
+
+/// A new (queued) image made straight in the Glance at `glance`, with the
+/// extra properties `props`; its id.
+pub async fn glance_image(client: &reqwest::Client, glance: &str, props: &serde_json::Value) -> String {
+    let id = uuid::Uuid::new_v4().to_string();
+    let mut body = serde_json::json!({"id": id, "name": "test", "disk_format": "raw", "container_format": "bare"});
+    for (k, v) in props.as_object().expect("props") {
+        body[k] = v.clone();
+    }
+    let r = client
+        .post(format!("{glance}/v2/images"))
+        .header("Content-Type", "application/json")
+        .body(body.to_string())
+        .send()
+        .await
+        .expect("create");
+    assert_eq!(r.status().as_u16(), 201);
+    id
+}

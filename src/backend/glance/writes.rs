@@ -3,16 +3,16 @@
 //! PATCH for all those with the same token), and the JSON-patch operations
 //! that touch only the keys a write names.
 
-use super::{image_from_glance, within, GlanceBackend, JSON_PATCH};
-use crate::backend::{BackendError, BackendResult, Image, PropertyChange, RequestContext};
+use super::outcome::{Patched, RESOLVE_GRACE};
+use super::{image_from_glance, within, GlanceBackend};
+use crate::backend::{BackendError, BackendResult, Image, PropertyChange, Refusal, RequestContext};
 use serde_json::{json, Map, Value};
-use std::collections::HashSet;
 use std::time::Duration;
 use tokio::time::Instant;
 
-/// Time beyond a write's deadline for reading the image back when the PATCH
-/// itself ran out of time (so that a write that landed can still be told).
-const RESOLVE_GRACE: Duration = Duration::from_millis(500);
+/// PATCHes a collection PUT may take to leave exactly its collection when
+/// other replicas write to the image at the same time.
+const COLLECTION_ATTEMPTS: usize = 6;
 
 /// One property write waiting for its image's writer.
 pub(super) struct PendingWrite {
@@ -87,10 +87,17 @@ impl GlanceBackend {
                     queues.remove(&id);
                     return;
                 };
-                let (same, rest): (std::collections::VecDeque<_>, _) =
-                    queue.drain(..).partition(|p| p.ctx.token == token);
+                // A collection PUT goes alone (it is checked against what
+                // Glance saved and corrected, see `write_once`).
+                let alone = queue
+                    .front()
+                    .is_some_and(|p| matches!(p.change, PropertyChange::ReplaceAll(_)));
+                let first = queue.pop_front().into_iter();
+                let (same, rest): (std::collections::VecDeque<_>, _) = queue.drain(..).partition(|p| {
+                    !alone && p.ctx.token == token && !matches!(p.change, PropertyChange::ReplaceAll(_))
+                });
                 *queue = rest;
-                same.into()
+                first.chain(same).collect()
             };
             let now = Instant::now();
             let (batch, late): (Vec<_>, Vec<_>) = batch.into_iter().partition(|p| p.deadline > now);
@@ -162,8 +169,12 @@ impl GlanceBackend {
             writes = included.len(),
             "property writes combined into one PATCH"
         );
+        let max = included.iter().filter_map(|p| p.max_properties).min();
         let outcome = match self.patch(&ctx, id, &ops, &base, deadline).await {
-            Ok(saved) => Ok(saved),
+            Ok(saved) => {
+                self.undo_if_over_quota(&ctx, id, &current.properties, &state, saved, max, &base, deadline)
+                    .await
+            }
             Err(Patched::No(BackendError::Refused(_))) => {
                 for p in included {
                     let r = self.write_once(&p.ctx, id, &p.change, p.max_properties, deadline).await;
@@ -201,123 +212,63 @@ impl GlanceBackend {
             Ok((base.clone(), self.get_raw(ctx, id, deadline).await?))
         })
         .await?;
-        let current = image_from_glance(raw, &base)?;
-        let (ops, expected) = patch_for(&current.properties, change)?;
-        if max_properties.is_some_and(|max| expected.len() > max) {
-            return Err(BackendError::QuotaExceeded);
-        }
-        if ops.is_empty() {
-            return Ok(current);
-        }
-        match self.patch(ctx, id, &ops, &base, deadline).await {
-            Ok(saved) => {
-                warn_if_differs(id, change, &saved);
-                Ok(saved)
+        let mut current = image_from_glance(raw, &base)?;
+        let replace_all = matches!(change, PropertyChange::ReplaceAll(_));
+        for attempt in 1..=COLLECTION_ATTEMPTS {
+            let last = attempt == COLLECTION_ATTEMPTS || !replace_all;
+            let (ops, expected) = patch_for(&current.properties, change)?;
+            if max_properties.is_some_and(|max| expected.len() > max) {
+                return Err(BackendError::QuotaExceeded);
             }
-            Err(Patched::No(e)) => Err(e),
-            Err(Patched::Unknown(e)) => {
-                self.resolve(ctx, id, &current.properties, &expected, &base, e, deadline)
-                    .await
+            if ops.is_empty() {
+                return Ok(current);
+            }
+            match self.patch(ctx, id, &ops, &base, deadline).await {
+                // Another replica changed the collection between the read and
+                // the PATCH: what Glance saved (the whole state after the
+                // PATCH) is not the collection asked for. Correct it.
+                Ok(saved) if !last && saved.properties != expected => {
+                    tracing::info!(image = id, attempt, "a collection PUT met another write; correcting it");
+                    current = saved;
+                }
+                Ok(saved) => {
+                    let before = current.properties.clone();
+                    let saved = self
+                        .undo_if_over_quota(ctx, id, &before, &expected, saved, max_properties, &base, deadline)
+                        .await?;
+                    warn_if_differs(id, change, &saved);
+                    return Ok(saved);
+                }
+                // A key it read is gone already (Glance: 409 on removing a
+                // missing property): read again and redo the collection.
+                Err(Patched::No(BackendError::Refused(Refusal { status: 409, .. }))) if !last => {
+                    tracing::info!(image = id, attempt, "a collection PUT met another write; reading again");
+                    // A short, uneven pause, so that writers meeting this way
+                    // do not meet again.
+                    let jitter = u64::from(
+                        std::time::SystemTime::UNIX_EPOCH
+                            .elapsed()
+                            .unwrap_or_default()
+                            .subsec_nanos()
+                            % 40,
+                    );
+                    let pause = Duration::from_millis(20 * attempt as u64 + jitter);
+                    if Instant::now() + pause < deadline {
+                        tokio::time::sleep(pause).await;
+                    }
+                    let raw = within(deadline, self.get_raw(ctx, id, deadline)).await?;
+                    current = image_from_glance(raw, &base)?;
+                }
+                Err(Patched::No(e)) => return Err(e),
+                Err(Patched::Unknown(e)) => {
+                    return self
+                        .resolve(ctx, id, &current.properties, &expected, &base, e, deadline)
+                        .await
+                }
             }
         }
+        Err(BackendError::Internal("no attempt made".into()))
     }
-
-    /// The answer to a PATCH was lost or was a 5xx: read the image again. If
-    /// exactly the written change (`before` → `after`) is there, the write
-    /// landed and its answer is the image as read; if not, `fault` stands;
-    /// if the image cannot be read (by the deadline, or shortly after it when
-    /// the PATCH took all the time), nobody can tell.
-    #[allow(clippy::too_many_arguments)]
-    async fn resolve(
-        &self,
-        ctx: &RequestContext,
-        id: &str,
-        before: &Map<String, Value>,
-        after: &Map<String, Value>,
-        base: &HashSet<String>,
-        fault: BackendError,
-        deadline: Instant,
-    ) -> BackendResult<Image> {
-        let deadline = deadline.max(Instant::now() + RESOLVE_GRACE);
-        let reread = within(deadline, async {
-            image_from_glance(self.get_raw(ctx, id, deadline).await?, base)
-        });
-        match reread.await {
-            Ok(image) if landed(before, after, &image.properties) => {
-                tracing::warn!(image = id, error = %fault, "a write's answer was lost; the image read back shows it applied");
-                Ok(image)
-            }
-            Ok(_) => {
-                tracing::warn!(image = id, error = %fault, "a write's answer was lost; the image read back shows it not applied");
-                Err(fault)
-            }
-            Err(e) => {
-                tracing::error!(image = id, error = %fault, reread = %e, "a write's outcome is unknown: its answer was lost and the image cannot be read");
-                let timed_out = matches!(fault, BackendError::Timeout) || matches!(e, BackendError::Timeout);
-                Err(BackendError::OutcomeUnknown { timed_out })
-            }
-        }
-    }
-
-    /// `PATCH /v2/images/{id}` with JSON-patch `ops` (sent once, never
-    /// retried); the image Glance saved, or whether the PATCH may have been
-    /// applied although it failed.
-    async fn patch(
-        &self,
-        ctx: &RequestContext,
-        id: &str,
-        ops: &[Value],
-        base: &HashSet<String>,
-        deadline: Instant,
-    ) -> Result<Image, Patched> {
-        let url = self.image_url(id);
-        let body = serde_json::to_vec(ops).map_err(|e| Patched::No(BackendError::Internal(e.to_string())))?;
-        let sent = self
-            .request(ctx, reqwest::Method::PATCH, &url)
-            .header("Content-Type", JSON_PATCH)
-            .body(body)
-            .send();
-        let resp = match tokio::time::timeout_at(deadline, sent).await {
-            Err(_) => return Err(Patched::Unknown(BackendError::Timeout)),
-            Ok(Ok(resp)) => resp,
-            // No connection: nothing reached Glance.
-            Ok(Err(e)) if e.is_connect() => return Err(Patched::No(BackendError::Unreachable(e.to_string()))),
-            Ok(Err(e)) if e.is_timeout() => return Err(Patched::Unknown(BackendError::Timeout)),
-            Ok(Err(e)) => return Err(Patched::Unknown(BackendError::Unreachable(e.to_string()))),
-        };
-        let status = resp.status().as_u16();
-        match within(deadline, self.json_or_error(resp)).await {
-            Ok(raw) => image_from_glance(raw, base).map_err(Patched::Unknown),
-            // Glance refused the patch: nothing was applied.
-            Err(e @ BackendError::Refused(_)) if status < 500 => Err(Patched::No(e)),
-            // A 5xx (from Glance or from a proxy in front of it), or an answer
-            // that broke off: the patch may have been applied.
-            Err(e) => Err(Patched::Unknown(e)),
-        }
-    }
-}
-
-/// How a PATCH failed.
-enum Patched {
-    /// Not applied (no connection, or Glance refused it).
-    No(BackendError),
-    /// Sent, but its answer was lost or was a 5xx: it may have been applied.
-    Unknown(BackendError),
-}
-
-/// Whether `now` (an image's extra properties read back) shows exactly the
-/// change from `before` to `after`: every key written has the value written,
-/// every key removed is gone. Keys the write did not name are not looked at.
-fn landed(before: &Map<String, Value>, after: &Map<String, Value>, now: &Map<String, Value>) -> bool {
-    let written = after
-        .iter()
-        .filter(|(k, v)| before.get(*k) != Some(v))
-        .all(|(k, v)| now.get(k) == Some(v));
-    let removed = before
-        .keys()
-        .filter(|k| !after.contains_key(*k))
-        .all(|k| !now.contains_key(k));
-    written && removed
 }
 
 /// Check what Glance saved against what was written. Glance normalises some
@@ -340,7 +291,7 @@ fn warn_if_differs(id: &str, change: &PropertyChange, saved: &Image) {
 }
 
 /// JSON-pointer escaping of a property name (`~` → `~0`, `/` → `~1`).
-fn json_pointer(key: &str) -> String {
+pub(super) fn json_pointer(key: &str) -> String {
     format!("/{}", key.replace('~', "~0").replace('/', "~1"))
 }
 
@@ -390,30 +341,6 @@ pub fn patch_for(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn props(v: Value) -> Map<String, Value> {
-        v.as_object().cloned().unwrap()
-    }
-
-    #[test]
-    fn a_change_landed_only_if_every_written_and_removed_key_shows_it() {
-        let before = props(json!({"k": "v", "gone": "x", "other": "o"}));
-        let after = props(json!({"k": "w", "other": "o", "new": "n"}));
-        assert!(landed(&before, &after, &after));
-        // Keys the write did not name may have changed meanwhile.
-        assert!(landed(
-            &before,
-            &after,
-            &props(json!({"k": "w", "new": "n", "else": "e"}))
-        ));
-        assert!(!landed(&before, &after, &before));
-        assert!(!landed(
-            &before,
-            &after,
-            &props(json!({"k": "w", "new": "n", "gone": "x"}))
-        ));
-        assert!(!landed(&before, &after, &props(json!({"k": "v", "new": "n"}))));
-    }
 
     #[test]
     fn merge_patch_adds_only_changed_keys() {
