@@ -63,17 +63,7 @@ impl Api {
             body[k] = v.clone();
         }
         match &self.backend {
-            Backend::Glance(glance) => {
-                let r = self
-                    .client
-                    .post(format!("{glance}/v2/images"))
-                    .header("Content-Type", "application/json")
-                    .body(body.to_string())
-                    .send()
-                    .await
-                    .expect("create");
-                assert_eq!(r.status().as_u16(), 201);
-            }
+            Backend::Glance(glance) => support::glance_create(&self.client, glance, &body).await,
             Backend::Embedded => {
                 let new = support::seed::new_image(body.as_object().expect("body"));
                 support::store_of(&self.service)

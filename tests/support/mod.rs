@@ -214,6 +214,12 @@ pub async fn glance_image(client: &reqwest::Client, glance: &str, props: &serde_
     for (k, v) in props.as_object().expect("props") {
         body[k] = v.clone();
     }
+    glance_create(client, glance, &body).await;
+    id
+}
+
+/// `POST /v2/images` with `body` to the Glance at `glance`; it must answer 201.
+pub async fn glance_create(client: &reqwest::Client, glance: &str, body: &serde_json::Value) {
     let r = client
         .post(format!("{glance}/v2/images"))
         .header("Content-Type", "application/json")
@@ -222,5 +228,4 @@ pub async fn glance_image(client: &reqwest::Client, glance: &str, props: &serde_
         .await
         .expect("create");
     assert_eq!(r.status().as_u16(), 201);
-    id
 }
