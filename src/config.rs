@@ -71,6 +71,13 @@ pub struct GlanceSection {
     pub timeout_secs: f64,
     pub connect_timeout_secs: f64,
     pub num_retries: u32,
+    /// TLS to Glance (`https://` URLs), as Nova's `[glance]` names it: a CA
+    /// bundle (empty: the system's roots), a client certificate and key, or
+    /// no certificate check at all (`insecure`).
+    pub cafile: String,
+    pub certfile: String,
+    pub keyfile: String,
+    pub insecure: bool,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -100,7 +107,7 @@ pub struct AuthSettings {
     /// Named in `WWW-Authenticate: Keystone uri="…"` on 401s. Empty (the
     /// default): `keystone_url` without its `/v3`; filled in when loading.
     pub www_authenticate_uri: String,
-    /// Keystone's identity API, plain HTTP (`…/v3`; a URL without `/v3` gets it appended).
+    /// Keystone's identity API, `http://` or `https://` (`…/v3`; a URL without `/v3` gets it appended).
     pub keystone_url: String,
     /// Seconds a token validation is cached (keystonemiddleware's
     /// `token_cache_time`); never beyond the token's expiry; 0 = no cache.
@@ -119,6 +126,12 @@ pub struct AuthSettings {
     pub service_domain: String,
     /// Let `noauth2` (anyone may claim any project) listen on a non-loopback address.
     pub allow_noauth_on_network: bool,
+    /// TLS to Keystone, as keystonemiddleware names it (`cafile`, `certfile`,
+    /// `keyfile`, `insecure`).
+    pub cafile: String,
+    pub certfile: String,
+    pub keyfile: String,
+    pub insecure: bool,
 }
 
 /// A value never shown by `Debug`.
@@ -138,7 +151,29 @@ impl std::fmt::Debug for Secret {
     }
 }
 
+impl GlanceSection {
+    pub fn tls(&self) -> crate::tls::ClientOptions<'_> {
+        crate::tls::ClientOptions {
+            section: "glance",
+            cafile: &self.cafile,
+            certfile: &self.certfile,
+            keyfile: &self.keyfile,
+            insecure: self.insecure,
+        }
+    }
+}
+
 impl AuthSettings {
+    pub fn tls(&self) -> crate::tls::ClientOptions<'_> {
+        crate::tls::ClientOptions {
+            section: "auth",
+            cafile: &self.cafile,
+            certfile: &self.certfile,
+            keyfile: &self.keyfile,
+            insecure: self.insecure,
+        }
+    }
+
     /// `keystone_url` as the identity v3 endpoint, without a trailing `/`.
     pub fn keystone_v3_url(&self) -> String {
         let url = self.keystone_url.trim().trim_end_matches('/');
@@ -213,6 +248,10 @@ url = ""
 timeout_secs = 60.0
 connect_timeout_secs = 5.0
 num_retries = 3
+cafile = ""
+certfile = ""
+keyfile = ""
+insecure = false
 
 [api]
 compute_link_prefix = ""
@@ -233,6 +272,10 @@ service_password = ""
 service_project = ""
 service_domain = "Default"
 allow_noauth_on_network = false
+cafile = ""
+certfile = ""
+keyfile = ""
+insecure = false
 
 [embedded]
 data_dir = "./data"
@@ -403,7 +446,7 @@ mod tests {
         assert_eq!(s.auth.www_authenticate_uri, "https://public:5000");
         assert!(load(&[("auth.strategy", "ldap")]).is_err());
         assert!(load(&[("auth.keystone_url", "ks:5000")]).is_err());
-        assert!(load(&[("auth.keystone_url", "https://ks:5000/v3")]).is_err());
+        assert!(load(&[("auth.keystone_url", "https://ks:5000/v3")]).is_ok());
         assert!(load(&[("auth.cache_entries", "0")]).is_err());
         assert!(load(&[("auth.service_user", "nova")]).is_err());
         let s = load(&[

@@ -17,6 +17,7 @@ pub mod nova;
 pub mod pyjson;
 pub mod request_id;
 pub mod server;
+pub mod tls;
 
 use actix_web::{web, HttpRequest};
 use std::sync::Arc;
@@ -127,6 +128,7 @@ pub async fn build_backend(settings: &config::Settings) -> Result<Backends, Stri
         timeout: std::time::Duration::from_secs_f64(settings.glance.timeout_secs),
         connect_timeout: std::time::Duration::from_secs_f64(settings.glance.connect_timeout_secs),
         num_retries: settings.glance.num_retries,
+        tls: tls::client_config(&settings.glance.tls())?,
     })
     .map_err(|e| e.to_string())?;
     Ok(Backends {

@@ -66,6 +66,7 @@ impl Cli {
 }
 
 fn main() -> std::process::ExitCode {
+    nova_images_proxy::tls::install_default_provider();
     let cli = Cli::parse();
     let overrides = cli.overrides();
     let settings = match Settings::load(&overrides) {

@@ -306,7 +306,7 @@ fn recorder(target: String) -> Recorder {
     let log = seen.clone();
     std::thread::spawn(move || {
         actix_web::rt::System::new().block_on(async move {
-            let client = reqwest::Client::builder().no_proxy().build().unwrap();
+            let client = support::client();
             actix_web::HttpServer::new(move || {
                 let (client, target, log) = (client.clone(), target.clone(), log.clone());
                 actix_web::App::new().default_service(actix_web::web::to(

@@ -477,7 +477,7 @@ async fn counting_proxy(glance: String) -> (String, Arc<AtomicUsize>, Arc<Mutex<
     let (c, l) = (count.clone(), log.clone());
     std::thread::spawn(move || {
         actix_web::rt::System::new().block_on(async move {
-            let client = reqwest::Client::builder().no_proxy().build().unwrap();
+            let client = support::client();
             actix_web::HttpServer::new(move || {
                 let (client, glance, c, l) = (client.clone(), glance.clone(), c.clone(), l.clone());
                 actix_web::App::new().default_service(actix_web::web::to(

@@ -91,7 +91,7 @@ fn a_port_that_cannot_be_had_creates_nothing() {
 }
 
 #[test]
-fn urls_must_be_http() {
+fn urls_must_be_http_or_https() {
     assert_refused(
         &run(&["--glance-url", "ftp://x"], &[], None),
         2,
@@ -199,4 +199,31 @@ fn noauth2_stays_on_loopback_unless_told() {
         false,
     );
     assert!(s.is_ok(), "{s:?}");
+}
+
+#[test]
+fn tls_files_are_read_and_checked_first() {
+    assert_refused(
+        &run(
+            &[],
+            &[("NOVA_IMAGES_PROXY__GLANCE__CAFILE", "/nonexistent/ca.pem")],
+            None,
+        ),
+        2,
+        &["glance.cafile = \"/nonexistent/ca.pem\"", "cannot read it"],
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let empty = dir.path().join("empty.pem");
+    std::fs::write(&empty, "not a certificate\n").unwrap();
+    let empty = empty.to_string_lossy().into_owned();
+    assert_refused(
+        &run(&[], &[("NOVA_IMAGES_PROXY__AUTH__CAFILE", &empty)], None),
+        2,
+        &[&format!("auth.cafile = {empty:?}"), "no PEM certificate"],
+    );
+    assert_refused(
+        &run(&[], &[("NOVA_IMAGES_PROXY__GLANCE__CERTFILE", &empty)], None),
+        2,
+        &["glance.certfile", "glance.keyfile is empty"],
+    );
 }

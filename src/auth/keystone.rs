@@ -199,7 +199,7 @@ struct Answer {
 impl Keystone {
     pub fn new(settings: &AuthSettings) -> Result<Keystone, String> {
         let timeout = Duration::from_secs_f64(settings.timeout_secs);
-        let http = reqwest::Client::builder()
+        let http = crate::tls::http_client(&settings.tls())?
             .connect_timeout(timeout)
             .timeout(timeout)
             .pool_idle_timeout(Duration::from_secs(30))
@@ -404,6 +404,13 @@ impl Keystone {
                         subject_token,
                         body: body.to_vec(),
                     });
+                }
+                Err(e) if crate::tls::failure(&e).is_some() => {
+                    let reason = crate::tls::failure(&e).unwrap_or_default();
+                    return Err(AuthError::Unavailable(format!(
+                        "TLS with Keystone at {} failed: {reason}",
+                        self.url
+                    )));
                 }
                 Err(e) if e.is_connect() && attempt < CONNECT_ATTEMPTS => {
                     tokio::time::sleep(Duration::from_millis(100 * u64::from(attempt))).await;

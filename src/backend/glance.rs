@@ -35,6 +35,8 @@ pub struct GlanceSettings {
     pub connect_timeout: Duration,
     /// Extra attempts for idempotent calls on connection errors and 503.
     pub num_retries: u32,
+    /// TLS for `https://` URLs (`[glance] cafile, certfile, keyfile, insecure`).
+    pub tls: rustls::ClientConfig,
 }
 
 /// A handle on the Glance client (cheap to clone: property writes are
@@ -61,11 +63,15 @@ pub struct GlanceInner {
     /// writes that queued up meanwhile with the same token go to Glance as one
     /// GET and one PATCH (group commit).
     write_queues: StdMutex<HashMap<String, std::collections::VecDeque<PendingWrite>>>,
+    /// One error line for a burst of identical TLS failures (a request's
+    /// schema read and image read fail alike).
+    tls_log: crate::tls::LogOnce,
 }
 
 impl GlanceBackend {
     pub fn new(settings: GlanceSettings) -> Result<Self, BackendError> {
         let http = reqwest::Client::builder()
+            .tls_backend_preconfigured(settings.tls.clone())
             .connect_timeout(settings.connect_timeout)
             .timeout(settings.timeout)
             .pool_idle_timeout(Duration::from_secs(30))
@@ -74,6 +80,7 @@ impl GlanceBackend {
             .build()
             .map_err(|e| BackendError::Internal(format!("cannot build the HTTP client: {e}")))?;
         let data_http = reqwest::Client::builder()
+            .tls_backend_preconfigured(settings.tls.clone())
             .connect_timeout(settings.connect_timeout)
             .read_timeout(settings.timeout)
             .pool_idle_timeout(Duration::from_secs(30))
@@ -88,6 +95,7 @@ impl GlanceBackend {
             settings,
             base_properties: OnceCell::new(),
             write_queues: StdMutex::new(HashMap::new()),
+            tls_log: crate::tls::LogOnce::default(),
         })))
     }
 
@@ -157,6 +165,20 @@ impl GlanceBackend {
                     });
                 }
                 Ok(resp) => return Ok(resp),
+                Err(e) if crate::tls::failure(&e).is_some() => {
+                    // A certificate does not change between attempts: no retry.
+                    let reason = crate::tls::failure(&e).unwrap_or_default();
+                    let url = e
+                        .url()
+                        .map(|u| format!("{}://{}", u.scheme(), u.authority()))
+                        .unwrap_or_default();
+                    if self.tls_log.first_in_a_while(&reason) {
+                        tracing::error!(url = %url, tls_error = %reason, "TLS with the image service failed");
+                    } else {
+                        tracing::debug!(url = %url, tls_error = %reason, "TLS with the image service failed again");
+                    }
+                    return Err(BackendError::Unreachable(format!("TLS with {url} failed: {reason}")));
+                }
                 Err(e) if e.is_timeout() => {
                     tracing::warn!(attempt, "image service timed out");
                     last = BackendError::Timeout;

@@ -10,7 +10,7 @@ use crate::nova::microversion::{Version, MIN, NOVA_MAX};
 use std::net::ToSocketAddrs;
 
 /// URL schemes accepted for Glance and Keystone.
-pub const URL_SCHEMES: &[&str] = &["http"];
+pub const URL_SCHEMES: &[&str] = &["http", "https"];
 
 /// One refusal: `name = "value": reason`.
 pub fn refuse(name: &str, value: &str, reason: &str) -> ConfigError {
@@ -175,6 +175,7 @@ fn auth(s: &Settings) -> Result<(), ConfigError> {
         return Err(refuse_number("auth.cache_entries", 0, "must be at least 1"));
     }
     seconds("auth.timeout_secs", a.timeout_secs, false)?;
+    tls_files(&a.tls())?;
     let set = [
         ("auth.service_user", a.service_user.as_str()),
         ("auth.service_password", a.service_password.expose()),
@@ -217,6 +218,7 @@ fn glance(s: &Settings) -> Result<(), ConfigError> {
     if !g.url.trim().is_empty() {
         web_url("glance.url", &g.url, URL_SCHEMES)?;
     }
+    tls_files(&g.tls())?;
     seconds("glance.timeout_secs", g.timeout_secs, false)?;
     seconds("glance.connect_timeout_secs", g.connect_timeout_secs, false)?;
     if g.num_retries > 100 {
@@ -257,6 +259,15 @@ fn backend_choice(s: &Settings) -> Result<(), ConfigError> {
                 "exists and is not a directory",
             ));
         }
+    }
+    Ok(())
+}
+
+/// The CA bundle and client certificate named, read and checked now (the
+/// same reading the clients do when they are built).
+fn tls_files(o: &crate::tls::ClientOptions) -> Result<(), ConfigError> {
+    if o.names_files() {
+        crate::tls::client_config(o).map_err(ConfigError::Invalid)?;
     }
     Ok(())
 }

@@ -6,6 +6,7 @@ pub mod fault_proxy;
 pub mod process;
 pub mod raw;
 pub mod seed;
+pub mod tls;
 
 use nova_images_proxy::config::{Overrides, Settings};
 use std::net::TcpListener;
@@ -167,6 +168,7 @@ pub async fn metrics_text(client: &reqwest::Client, addr: &str) -> String {
 }
 
 pub fn client() -> reqwest::Client {
+    nova_images_proxy::tls::install_default_provider();
     reqwest::Client::builder().no_proxy().build().expect("client")
 }
 
