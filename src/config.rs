@@ -21,7 +21,7 @@ pub struct Settings {
     pub oslo_middleware: OsloMiddlewareSettings,
 }
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ServerSettings {
     /// Compute listener (Nova's API).
@@ -63,7 +63,7 @@ pub struct ServerSettings {
     pub shutdown_timeout_secs: u64,
 }
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GlanceSection {
     /// Glance endpoint (e.g. `http://127.0.0.1:9292`). Empty: no Glance.
@@ -80,7 +80,7 @@ pub struct GlanceSection {
     pub insecure: bool,
 }
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ApiSettings {
     /// Nova's `[api] compute_link_prefix`: replaces scheme and host of self and
@@ -98,7 +98,7 @@ pub struct ApiSettings {
     pub metadata_items: i64,
 }
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AuthSettings {
     /// `noauth2`: `X-Auth-Token: <user>:<project>` tokens. `keystone`: tokens
@@ -196,7 +196,7 @@ impl AuthSettings {
     }
 }
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EmbeddedSettings {
     /// Where the embedded store keeps its database and image files.
@@ -219,7 +219,7 @@ pub struct LogSettings {
 }
 
 /// Nova's `[oslo_middleware]` options.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OsloMiddlewareSettings {
     /// Trust `Forwarded` / `X-Forwarded-*` headers set by a proxy in front
@@ -356,6 +356,22 @@ impl Settings {
         }
     }
 
+    /// The sections of `new` that differ from these settings and take effect
+    /// only at the next start (everything but `log`).
+    pub fn restart_needed(&self, new: &Settings) -> Vec<&'static str> {
+        [
+            ("server", self.server != new.server),
+            ("glance", self.glance != new.glance),
+            ("api", self.api != new.api),
+            ("auth", self.auth != new.auth),
+            ("oslo_middleware", self.oslo_middleware != new.oslo_middleware),
+            ("embedded", self.embedded != new.embedded),
+        ]
+        .into_iter()
+        .filter_map(|(name, differs)| differs.then_some(name))
+        .collect()
+    }
+
     pub fn max_version(&self) -> Version {
         Version::parse(&self.api.max_microversion).unwrap_or(NOVA_MAX)
     }
@@ -396,6 +412,20 @@ fn string_as_written<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_changed_secret_is_a_change() {
+        let a = Settings::defaults();
+        let mut b = a.clone();
+        assert!(a.restart_needed(&b).is_empty());
+        b.auth.service_password = Secret("new".into());
+        let mut c = b.clone();
+        c.auth.service_password = Secret("newer".into());
+        // Both print `***`: compared by value, not by their Debug text.
+        assert_eq!(b.restart_needed(&c), ["auth"]);
+        b.log.level = "debug".into();
+        assert_eq!(b.restart_needed(&c), ["auth"]);
+    }
 
     #[test]
     fn flags_override_file_over_defaults() {

@@ -125,7 +125,12 @@ fn text(outcomes: &[Outcome]) -> String {
 fn json(outcomes: &[Outcome]) -> String {
     let reasons: Vec<String> = outcomes
         .iter()
-        .map(|o| format!("        {}", String::from_utf8_lossy(&crate::pyjson::to_vec(o.reason))))
+        .map(|o| {
+            format!(
+                "        {}",
+                String::from_utf8_lossy(&crate::edge::pyjson::to_vec(o.reason))
+            )
+        })
         .collect();
     let reasons = if reasons.is_empty() {
         "[]".to_string()

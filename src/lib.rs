@@ -14,10 +14,11 @@ pub mod logfmt;
 pub mod metrics;
 pub mod notify;
 pub mod nova;
-pub mod pyjson;
-pub mod request_id;
 pub mod server;
 pub mod tls;
+
+/// Edge kit pieces under their former paths.
+pub use edge::{pyjson, request_id};
 
 use actix_web::{web, HttpRequest};
 use std::sync::Arc;
@@ -78,24 +79,15 @@ pub fn image_state(settings: &config::Settings, backends: &Backends, auth: auth:
     }
 }
 
-impl ImageState {
-    /// Whether the embedded store's Glance v2 API is served: it authenticates
-    /// with `noauth2` tokens only (`src/glance_v2` does not use the
-    /// [`auth::Authenticator`] yet), so with any other strategy it is left out
-    /// rather than let `<user>:<project>` tokens in.
-    pub fn serves_glance_v2(&self) -> bool {
-        self.embedded.is_some()
-    }
-}
-
 /// Configure the image listener's app: Glance v1's image reads (`/v1/images…`,
 /// over the configured backend), the Glance v2 image API of the embedded store
-/// (embedded mode only); anything else is Glance's plain 404.
+/// (embedded mode only; it authenticates with the shared [`auth::Authenticator`]
+/// as the other surfaces do); anything else is Glance's plain 404.
 pub fn configure_image(state: ImageState) -> impl FnOnce(&mut web::ServiceConfig) {
     move |cfg: &mut web::ServiceConfig| {
         healthcheck(cfg, health::Health::new(&state.settings, state.backend.clone()));
         glance_v1::configure(cfg, state.backend.clone(), state.settings.clone(), state.auth.clone());
-        if let Some(store) = state.embedded.clone().filter(|_| state.serves_glance_v2()) {
+        if let Some(store) = state.embedded.clone() {
             glance_v2::configure(cfg, store, state.settings.clone(), state.auth.clone());
         }
         cfg.default_service(web::to(glance_v2::not_found));

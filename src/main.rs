@@ -294,23 +294,7 @@ fn reload_settings(overrides: &Overrides, current: Settings, log_reload: &LogRel
     } else {
         tracing::info!("SIGHUP: configuration read again");
     }
-    let changed: Vec<&str> = [
-        ("server", format!("{:?}", current.server) != format!("{:?}", new.server)),
-        ("glance", format!("{:?}", current.glance) != format!("{:?}", new.glance)),
-        ("api", format!("{:?}", current.api) != format!("{:?}", new.api)),
-        ("auth", format!("{:?}", current.auth) != format!("{:?}", new.auth)),
-        (
-            "oslo_middleware",
-            format!("{:?}", current.oslo_middleware) != format!("{:?}", new.oslo_middleware),
-        ),
-        (
-            "embedded",
-            format!("{:?}", current.embedded) != format!("{:?}", new.embedded),
-        ),
-    ]
-    .into_iter()
-    .filter_map(|(name, differs)| differs.then_some(name))
-    .collect();
+    let changed = current.restart_needed(&new);
     if !changed.is_empty() {
         tracing::warn!(
             sections = %changed.join(", "),

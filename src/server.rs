@@ -56,7 +56,7 @@ pub fn refusal(req: &HttpRequest, surface: Surface, status: StatusCode, message:
     match surface {
         Surface::Compute => {
             let meta = crate::nova::error::Meta {
-                request_id: Some(crate::request_id::of(req)),
+                request_id: Some(crate::edge::request_id::of(req)),
                 version: None,
             };
             crate::nova::error::NovaError::fault(status.as_u16(), message).into_response(req, &meta)
@@ -137,7 +137,7 @@ pub fn compute(
             .app_data(Listener::Compute)
             .wrap(from_fn(limit_head))
             .wrap(from_fn(crate::access_log::log_requests))
-            .wrap(TracingLogger::<crate::request_id::RootSpan>::new())
+            .wrap(TracingLogger::<crate::edge::request_id::RootSpan>::new())
             .configure(crate::configure_compute(state.clone()))
     });
     let n = workers(settings);
@@ -158,7 +158,7 @@ pub fn image(settings: &Settings, state: crate::ImageState, listener: TcpListene
             .app_data(Listener::Image)
             .wrap(from_fn(limit_head))
             .wrap(from_fn(crate::access_log::log_requests))
-            .wrap(TracingLogger::<crate::request_id::RootSpan>::new())
+            .wrap(TracingLogger::<crate::edge::request_id::RootSpan>::new())
             .configure(crate::configure_image(state.clone()))
     });
     let n = workers(settings);

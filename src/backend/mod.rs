@@ -61,44 +61,6 @@ pub struct Image {
     pub properties: Map<String, Value>,
 }
 
-impl Image {
-    /// The image as Glance v2 serializes it (`GET /v2/images/{id}`): extra
-    /// properties first, then the core attributes, in Glance's key order.
-    pub fn to_glance_json(&self) -> Map<String, Value> {
-        let mut m = self.properties.clone();
-        m.insert("name".into(), opt_str(&self.name));
-        m.insert("disk_format".into(), opt_str(&self.disk_format));
-        m.insert("container_format".into(), opt_str(&self.container_format));
-        m.insert("visibility".into(), Value::String(self.visibility.clone()));
-        m.insert("size".into(), self.size.map_or(Value::Null, Value::from));
-        m.insert(
-            "virtual_size".into(),
-            self.virtual_size.map_or(Value::Null, Value::from),
-        );
-        m.insert("status".into(), Value::String(self.status.clone()));
-        m.insert("checksum".into(), opt_str(&self.checksum));
-        m.insert("protected".into(), Value::Bool(self.protected));
-        m.insert("min_ram".into(), Value::from(self.min_ram));
-        m.insert("min_disk".into(), Value::from(self.min_disk));
-        m.insert("owner".into(), opt_str(&self.owner));
-        m.insert("os_hidden".into(), Value::Bool(self.os_hidden));
-        m.insert("os_hash_algo".into(), opt_str(&self.os_hash_algo));
-        m.insert("os_hash_value".into(), opt_str(&self.os_hash_value));
-        m.insert("id".into(), Value::String(self.id.clone()));
-        m.insert("created_at".into(), Value::String(self.created_at.clone()));
-        m.insert("updated_at".into(), Value::String(self.updated_at.clone()));
-        m.insert("tags".into(), Value::from(self.tags.clone()));
-        m.insert("self".into(), Value::String(format!("/v2/images/{}", self.id)));
-        m.insert("file".into(), Value::String(format!("/v2/images/{}/file", self.id)));
-        m.insert("schema".into(), Value::String("/v2/schemas/image".into()));
-        m
-    }
-}
-
-fn opt_str(v: &Option<String>) -> Value {
-    v.as_ref().map_or(Value::Null, |s| Value::String(s.clone()))
-}
-
 /// Glance's base (core) image attributes: `glance/api/v2/images.py`
 /// `get_base_properties`. Everything else is an extra property.
 pub const GLANCE_BASE_PROPERTIES: &[&str] = &[
@@ -137,8 +99,6 @@ pub struct ListQuery {
     pub filters: Vec<(String, String)>,
     /// Total number of images wanted (client side); `None` = all of them.
     pub limit: Option<u64>,
-    /// Page size asked of Glance per call.
-    pub page_size: Option<u64>,
     pub marker: Option<String>,
 }
 
@@ -272,7 +232,6 @@ pub trait ImageBackend: Send + Sync + 'static {
         let everything = ListQuery {
             filters: query.filters.clone(),
             limit: None,
-            page_size: None,
             marker: None,
         };
         let mut images = self.list(ctx, &everything).await?;

@@ -1,13 +1,54 @@
-//! The edge kit the three surfaces (Nova, Glance v1, Glance v2) share: WebOb
-//! error pages, `Accept` matching, keystonemiddleware's refusals. Each
-//! surface owns its error type; these are the pieces they are built from.
+//! The edge kit the three surfaces (Nova, Glance v1, Glance v2) share, one
+//! copy each: WebOb error pages ([`webob`]), body reading with limits
+//! ([`body`]), `Accept` matching ([`accept`]), host and link bases ([`links`]),
+//! query parameters ([`params`]), `Range` ([`range`]), request ids
+//! ([`request_id`]), Python-style JSON ([`pyjson`]), and authentication with
+//! keystonemiddleware's refusals. Each surface owns its error type; these are
+//! the pieces they are built from.
 
 pub mod accept;
 pub mod body;
+pub mod links;
+pub mod params;
+pub mod pyjson;
+pub mod range;
+pub mod request_id;
 pub mod webob;
 
+use crate::auth::{AuthError, Authenticator};
+use crate::backend::RequestContext;
 use actix_web::http::header;
-use actix_web::HttpResponse;
+use actix_web::{HttpRequest, HttpResponse};
+
+/// How the token arrives.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Token {
+    /// As sent (Nova's clients).
+    AsSent,
+    /// Percent-quoted: python-glanceclient sends `urllib.parse.quote(token, safe='=+/')`.
+    PercentQuoted,
+}
+
+/// Who the request's `X-Auth-Token` stands for (keystonemiddleware's place in
+/// the pipeline). The backend is told the global request id: the caller's
+/// `X-OpenStack-Request-ID` when well formed, else `rid`. Who it is goes to
+/// the request's log line.
+pub async fn authenticate(
+    auth: &Authenticator,
+    req: &HttpRequest,
+    rid: &str,
+    token: Token,
+) -> Result<RequestContext, AuthError> {
+    let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
+    let sent = header("x-auth-token");
+    let decoded = match token {
+        Token::AsSent => sent.map(std::borrow::Cow::Borrowed),
+        Token::PercentQuoted => sent.map(|t| percent_encoding::percent_decode_str(t).decode_utf8_lossy()),
+    };
+    let global_id = request_id::global_id(header("x-openstack-request-id"), rid);
+    let ctx = auth.authenticate(decoded.as_deref(), &global_id).await?;
+    Ok(crate::access_log::identified(req, ctx))
+}
 
 /// What every surface says when the token cannot be checked (keystonemiddleware
 /// cannot reach Keystone): a 503, not a 401.
@@ -22,6 +63,13 @@ pub fn unauthorized(www_authenticate_uri: Option<&str>) -> HttpResponse {
     }
     b.insert_header((header::CONTENT_TYPE, "application/json"))
         .body(crate::auth::unauthorized_body())
+}
+
+/// The request path, percent-decoded as a WSGI server hands it to the application.
+pub fn decoded_path(req: &actix_web::HttpRequest) -> String {
+    percent_encoding::percent_decode_str(req.uri().path())
+        .decode_utf8_lossy()
+        .into_owned()
 }
 
 /// Set `x-openstack-request-id` (and any other header) on an answer already built.

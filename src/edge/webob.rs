@@ -187,7 +187,7 @@ impl HttpError {
                 m.insert("message".into(), self.body(false, method).into());
                 m.insert("code".into(), self.status_line().into());
                 m.insert("title".into(), title_and_explanation(self.status).0.into());
-                ("application/json", crate::pyjson::to_vec(&m))
+                ("application/json", crate::edge::pyjson::to_vec(&m))
             }
             WebobFormat::Plain => (TEXT_PLAIN, self.plain_body(method).into_bytes()),
         }

@@ -60,7 +60,7 @@ fn py_bool(b: bool) -> &'static str {
 
 /// Python's `str()` of a property value.
 fn py_str(v: &Value) -> String {
-    crate::pyjson::py_str(v)
+    crate::edge::pyjson::py_str(v)
 }
 
 /// The core attributes of the v1 image dict, in a fixed order, as JSON values
@@ -259,7 +259,7 @@ mod tests {
     fn list_items() {
         let img = image();
         assert_eq!(
-            crate::pyjson::to_vec(&index_item(&img)),
+            crate::edge::pyjson::to_vec(&index_item(&img)),
             br#"{"id": "5b0b4a2e-0000-4000-8000-000000000001", "name": "caf\u00e9", "size": 10, "disk_format": "raw", "container_format": "bare", "checksum": "781e5e245d69b566979b86e28d23f2c7"}"#.to_vec()
         );
         let d = detail_item(&img);

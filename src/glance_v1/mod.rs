@@ -37,12 +37,13 @@
 pub mod error;
 pub mod list;
 pub mod meta;
+mod oslo;
 
 use crate::auth;
 use crate::backend::{ByteRange, Image, ImageBackend, RequestContext};
 use crate::config::Settings;
+use crate::edge::request_id;
 use crate::edge::webob::{self, HttpError};
-use crate::request_id;
 use actix_web::http::{header, Method, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
 use bytes::Bytes;
@@ -98,11 +99,8 @@ fn route(path: &str) -> Route {
 /// The single entry point of `/v1`.
 pub async fn entry(req: HttpRequest, state: web::Data<V1State>) -> HttpResponse {
     let rid = request_id::of(&req);
-    let header_str = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
-    let token = header_str("x-auth-token").map(|t| percent_encoding::percent_decode_str(t).decode_utf8_lossy());
-    let global_id = request_id::global_id(header_str("x-openstack-request-id"), &rid);
-    let ctx = match state.auth.authenticate(token.as_deref(), &global_id).await {
-        Ok(ctx) => crate::access_log::identified(&req, ctx),
+    let ctx = match crate::edge::authenticate(&state.auth, &req, &rid, crate::edge::Token::PercentQuoted).await {
+        Ok(ctx) => ctx,
         Err(auth::AuthError::Unauthenticated) => {
             let uri = state.settings.auth.www_authenticate_uri.clone();
             return V1Error::Unauthenticated {
@@ -116,9 +114,7 @@ pub async fn entry(req: HttpRequest, state: web::Data<V1State>) -> HttpResponse 
                 .into_response(&req, &rid);
         }
     };
-    let path = percent_encoding::percent_decode_str(req.uri().path())
-        .decode_utf8_lossy()
-        .into_owned();
+    let path = crate::edge::decoded_path(&req);
     let method = req.method().clone();
     let backend = state.backend.as_ref();
     let result = match (route(&path), &method) {
@@ -173,34 +169,6 @@ async fn meta(backend: &dyn ImageBackend, ctx: &RequestContext, id: &str) -> Res
         .finish())
 }
 
-/// A single `bytes=` range of `Range`; `None` for anything else (ignored).
-fn parse_range(v: &str) -> Option<ByteRange> {
-    let spec = v.trim().strip_prefix("bytes=")?.trim();
-    if spec.contains(',') {
-        return None;
-    }
-    let (a, b) = spec.split_once('-')?;
-    let (a, b) = (a.trim(), b.trim());
-    let num = |s: &str| -> Option<u64> {
-        if s.is_empty() || !s.bytes().all(|c| c.is_ascii_digit()) {
-            return None;
-        }
-        s.parse().ok()
-    };
-    match (a.is_empty(), b.is_empty()) {
-        (true, false) => Some(ByteRange::Last(num(b)?)),
-        (false, true) => Some(ByteRange::From {
-            start: num(a)?,
-            end: None,
-        }),
-        (false, false) => {
-            let (start, end) = (num(a)?, num(b)?);
-            (end >= start).then_some(ByteRange::From { start, end: Some(end) })
-        }
-        (true, true) => None,
-    }
-}
-
 /// `GET /v1/images/{id}`: the data, with the metadata headers.
 async fn show(
     req: &HttpRequest,
@@ -224,11 +192,7 @@ async fn show(
         // Glance v1 did not touch the store for an empty image.
         return Ok(octets(HttpResponse::Ok()).body(Vec::new()));
     }
-    let range = req
-        .headers()
-        .get(header::RANGE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(parse_range);
+    let range = crate::edge::range::of(req);
     let unsatisfiable = match range {
         Some(ByteRange::From { start, .. }) => start >= size,
         Some(ByteRange::Last(n)) => n == 0,
@@ -328,9 +292,7 @@ async fn list_images(
     ctx: &RequestContext,
     detail: bool,
 ) -> Result<HttpResponse, V1Error> {
-    let params: Vec<(String, String)> = form_urlencoded::parse(req.query_string().as_bytes())
-        .map(|(k, v)| (k.into_owned(), v.into_owned()))
-        .collect();
+    let params = crate::edge::params::parse(req.query_string());
     let q = list::parse(&params, ctx)?;
     let images = list::fetch(backend, ctx, &q).await.map_err(|e| {
         from_backend(
@@ -354,7 +316,7 @@ async fn list_images(
     body.insert("images".into(), serde_json::Value::Array(items));
     Ok(HttpResponse::Ok()
         .insert_header((header::CONTENT_TYPE, "application/json"))
-        .body(crate::pyjson::to_vec(&body)))
+        .body(crate::edge::pyjson::to_vec(&body)))
 }
 
 #[cfg(test)]
@@ -362,7 +324,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn routes_and_ranges() {
+    fn routes() {
         assert!(matches!(route("/v1/images"), Route::Index));
         assert!(matches!(route("/v1/"), Route::Root));
         assert!(matches!(route("/v1/images/detail"), Route::Detail));
@@ -370,21 +332,5 @@ mod tests {
         assert!(matches!(route("/v1/images/abc/members"), Route::Unknown));
         assert!(matches!(route("/v1/images/"), Route::Unknown));
         assert!(matches!(route("/v1x"), Route::Unknown));
-        assert_eq!(
-            parse_range("bytes=2-4"),
-            Some(ByteRange::From { start: 2, end: Some(4) })
-        );
-        assert_eq!(parse_range(" bytes= 5-"), Some(ByteRange::From { start: 5, end: None }));
-        assert_eq!(parse_range("bytes=-3"), Some(ByteRange::Last(3)));
-        for bad in [
-            "bytes=4-2",
-            "bytes=0-1,3-4",
-            "items=0-1",
-            "bytes=-",
-            "bytes=a-b",
-            "bytes=+1-2",
-        ] {
-            assert_eq!(parse_range(bad), None, "{bad}");
-        }
     }
 }

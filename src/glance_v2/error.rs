@@ -48,7 +48,7 @@ impl V2Error {
             V2Error::NoData => HttpResponse::NoContent().finish(),
             V2Error::Unauthenticated { www_authenticate_uri } => crate::edge::unauthorized(Some(&www_authenticate_uri)),
         };
-        crate::edge::set_header(&mut resp, "x-openstack-request-id", &crate::request_id::of(req));
+        crate::edge::set_header(&mut resp, "x-openstack-request-id", &crate::edge::request_id::of(req));
         resp
     }
 }

@@ -162,7 +162,7 @@ pub fn parse(body: &Value) -> Result<Vec<Op>, V2Error> {
                 format!("Invalid JSON pointer for this resource: '{raw}'"),
             ));
         }
-        let key = crate::pyjson::py_strip(&segs[0].replace("~1", "/").replace("~0", "~")).to_string();
+        let key = crate::edge::pyjson::py_strip(&segs[0].replace("~1", "/").replace("~0", "~")).to_string();
         let value = obj.get("value").cloned();
         out.push(match (name, value) {
             ("remove", _) => Op::Remove(key),

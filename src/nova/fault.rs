@@ -1,7 +1,7 @@
 //! Nova's JSON faults (`nova/api/openstack/wsgi.py` `Fault`).
 
+use crate::edge::pyjson;
 use crate::edge::webob::NOT_FOUND_DEFAULT;
-use crate::pyjson;
 use serde_json::json;
 
 /// A Nova fault: `{"<name>": {"code": <code>, "message": "<message>"}}`.

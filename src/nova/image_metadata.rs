@@ -8,13 +8,14 @@ use crate::backend::PropertyChange;
 use actix_web::http::StatusCode;
 use serde_json::{json, Map};
 
+/// The image, or Nova's fault for the backend's error.
+async fn image(call: &Call<'_>, id: &str) -> Result<crate::backend::Image, Fault> {
+    let got = call.state.backend.get(&call.ctx, id).await;
+    got.map_err(|e| from_backend(&e, Op::Show(id)))
+}
+
 pub async fn index(call: &Call<'_>, id: &str) -> Result<Reply, Fault> {
-    let image = call
-        .state
-        .backend
-        .get(&call.ctx, id)
-        .await
-        .map_err(|e| from_backend(&e, Op::Show(id)))?;
+    let image = image(call, id).await?;
     Ok(Reply::Json(
         StatusCode::OK,
         json!({"metadata": views::metadata(&image)}),
@@ -22,12 +23,7 @@ pub async fn index(call: &Call<'_>, id: &str) -> Result<Reply, Fault> {
 }
 
 pub async fn show(call: &Call<'_>, id: &str, key: &str) -> Result<Reply, Fault> {
-    let image = call
-        .state
-        .backend
-        .get(&call.ctx, id)
-        .await
-        .map_err(|e| from_backend(&e, Op::Show(id)))?;
+    let image = image(call, id).await?;
     let meta = views::metadata(&image);
     match meta.get(key) {
         Some(v) => {

@@ -20,8 +20,9 @@ mod writable_keys;
 use crate::auth;
 use crate::backend::{ImageBackend, RequestContext};
 use crate::config::Settings;
-use crate::request_id;
-use actix_web::http::{header, StatusCode};
+use crate::edge::links::{host_url, update_link_prefix};
+use crate::edge::request_id;
+use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use error::{finish, Meta};
 use microversion::Version;
@@ -61,36 +62,6 @@ impl NovaState {
     }
 }
 
-/// Nova's `_update_link_prefix`: scheme and host from `prefix`, its path prepended.
-pub fn update_link_prefix(orig: &str, prefix: &str) -> String {
-    if prefix.is_empty() {
-        return orig.to_string();
-    }
-    let (Ok(o), Ok(p)) = (url::Url::parse(orig), url::Url::parse(prefix)) else {
-        return orig.to_string();
-    };
-    let host = match p.port() {
-        Some(port) => format!("{}:{}", p.host_str().unwrap_or(""), port),
-        None => p.host_str().unwrap_or("").to_string(),
-    };
-    let ppath = if p.path() == "/" && !prefix.ends_with('/') {
-        ""
-    } else {
-        p.path()
-    };
-    let opath = if o.path() == "/" && !orig.ends_with('/') {
-        ""
-    } else {
-        o.path()
-    };
-    let mut out = format!("{}://{}{}{}", p.scheme(), host, ppath, opath);
-    if let Some(q) = o.query() {
-        out.push('?');
-        out.push_str(q);
-    }
-    out.trim_end_matches('/').to_string()
-}
-
 /// A successful answer of a handler.
 pub enum Reply {
     Json(StatusCode, serde_json::Value),
@@ -108,35 +79,15 @@ pub struct Call<'a> {
     pub http: &'a HttpRequest,
 }
 
-fn header_str<'a>(req: &'a HttpRequest, name: &str) -> Option<&'a str> {
-    req.headers().get(name).and_then(|v| v.to_str().ok())
-}
-
-/// `scheme://host` of the request as Nova sees it (the `Host` header, no proxy headers).
-fn host_url(req: &HttpRequest) -> String {
-    let host = header_str(req, header::HOST.as_str())
-        .map(str::to_string)
-        .unwrap_or_else(|| req.app_config().host().to_string());
-    let scheme = if req.app_config().secure() { "https" } else { "http" };
-    format!("{scheme}://{host}")
-}
-
-/// The request path, percent-decoded as a WSGI server hands it to Nova.
-fn decoded_path(req: &HttpRequest) -> String {
-    percent_encoding::percent_decode_str(req.uri().path())
-        .decode_utf8_lossy()
-        .into_owned()
-}
-
 fn json(status: StatusCode, meta: &Meta, body: &serde_json::Value) -> HttpResponse {
-    finish(status, meta, "application/json", crate::pyjson::to_vec(body))
+    finish(status, meta, "application/json", crate::edge::pyjson::to_vec(body))
 }
 
 /// The single entry point of the compute listener.
 pub async fn entry(req: HttpRequest, payload: web::Payload, state: web::Data<NovaState>) -> HttpResponse {
-    let path = decoded_path(&req);
+    let path = crate::edge::decoded_path(&req);
     let state = state.get_ref();
-    let host = host_url(&req);
+    let host = host_url(&req, req.app_config().host());
     let max = state.max_version;
     let prefix = &state.settings.api.compute_link_prefix;
     match path.as_str() {

@@ -7,11 +7,12 @@ use super::error::{finish, Meta, NovaError};
 use super::fault::Fault;
 use super::microversion::{self, Version};
 use super::routes::{self, Endpoint, Route};
-use super::{image_metadata, images, query, update_link_prefix, versions, views, Call, NovaState, Reply};
+use super::{image_metadata, images, query, versions, views, Call, NovaState, Reply};
 use crate::auth;
 use crate::backend::RequestContext;
 use crate::edge::body::{self, BodyError};
-use crate::request_id;
+use crate::edge::links::update_link_prefix;
+use crate::edge::request_id;
 use actix_web::http::{header, Method, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
 use std::time::Duration;
@@ -112,13 +113,8 @@ fn body_error(e: BodyError) -> NovaError {
 
 /// keystonemiddleware's place in the pipeline: the identity of the token.
 pub async fn authenticate(req: &HttpRequest, state: &NovaState, rid: &str) -> Result<RequestContext, NovaError> {
-    let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
-    let global_id = request_id::global_id(header("x-openstack-request-id"), rid);
-    state
-        .auth
-        .authenticate(header("x-auth-token"), &global_id)
+    crate::edge::authenticate(&state.auth, req, rid, crate::edge::Token::AsSent)
         .await
-        .map(|ctx| crate::access_log::identified(req, ctx))
         .map_err(|e| auth_error(e, &state.settings.auth.www_authenticate_uri))
 }
 
@@ -274,7 +270,7 @@ async fn dispatch(endpoint: &Endpoint, call: &Call<'_>, app_url: &str) -> Result
 /// The handler's reply as Python's `json.dumps` writes it.
 fn view(reply: Reply, meta: &Meta, content_type: &str) -> HttpResponse {
     match reply {
-        Reply::Json(status, value) => finish(status, meta, content_type, crate::pyjson::to_vec(&value)),
+        Reply::Json(status, value) => finish(status, meta, content_type, crate::edge::pyjson::to_vec(&value)),
         Reply::NoContent => finish(StatusCode::NO_CONTENT, meta, content_type, Vec::new()),
     }
 }

@@ -22,12 +22,7 @@ const KNOWN: &[&str] = &[
 /// Validated as `positive_integer`, in the schema's order.
 const POSITIVE: &[&str] = &["limit", "page_size", "offset"];
 
-/// Parse a query string as webob does (`+` is a space, blank values kept).
-pub fn parse(query: &str) -> Vec<(String, String)> {
-    form_urlencoded::parse(query.as_bytes())
-        .map(|(k, v)| (k.into_owned(), v.into_owned()))
-        .collect()
-}
+pub use crate::edge::params::{last, parse};
 
 fn is_known(key: &str) -> bool {
     KNOWN.contains(&key) || key.starts_with("property-")
@@ -53,7 +48,7 @@ fn positive_integer_problem(value: &str) -> Option<String> {
     if !value.bytes().all(|b| b.is_ascii_digit()) {
         return Some(format!(
             "{} does not match '^[0-9]*$'",
-            crate::pyjson::py_repr_str(value)
+            crate::edge::pyjson::py_repr_str(value)
         ));
     }
     if value.is_empty() {
@@ -63,11 +58,6 @@ fn positive_integer_problem(value: &str) -> Option<String> {
         return Some("0 is less than the minimum of 1".to_string());
     }
     None
-}
-
-/// The last value of `key` (webob's `params.get`).
-pub fn last<'a>(params: &'a [(String, String)], key: &str) -> Option<&'a str> {
-    params.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
 }
 
 fn int_param(params: &[(String, String)], key: &str) -> Option<u64> {
@@ -129,7 +119,7 @@ pub fn list_query(params: &[(String, String)]) -> ListQuery {
     ListQuery {
         filters: glance,
         limit: int_param(params, "limit"),
-        page_size: int_param(params, "page_size"),
+        // Nova hands `page_size` to glanceclient; pages to Glance are ours to size.
         // An empty marker is not sent (`if params.get(param)`).
         marker: last(params, "marker").filter(|m| !m.is_empty()).map(str::to_string),
     }
@@ -229,7 +219,7 @@ mod tests {
                 "hw_disk_bus=virtio"
             ]
         );
-        assert_eq!((q.limit, q.page_size, q.marker), (None, Some(3), None));
+        assert_eq!((q.limit, q.marker), (None, None));
         assert_eq!(lstrip_property("property-rescue"), "scue");
         assert_eq!(lstrip_property("property-owner_id"), "wner_id");
     }

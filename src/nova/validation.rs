@@ -3,7 +3,7 @@
 //! `parameter_types.metadata`, `nova/api/validation/validators.py`).
 
 use super::fault::Fault;
-use crate::pyjson::{py_repr, py_repr_str, py_str};
+use crate::edge::pyjson::{py_repr, py_repr_str, py_str};
 use serde_json::{Map, Value};
 
 pub const KEY_PATTERN: &str = "^[a-zA-Z0-9-_:. ]{1,255}$";

@@ -14,7 +14,7 @@
 
 use super::fault::Fault;
 use crate::backend::GLANCE_BASE_PROPERTIES;
-use crate::pyjson::py_repr_str;
+use crate::edge::pyjson::py_repr_str;
 
 /// Python's `str.isspace()` for one character: Unicode white space plus the
 /// four ASCII separators (U+001C..U+001F) that Rust does not count.

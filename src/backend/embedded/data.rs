@@ -6,8 +6,9 @@ use crate::backend::BackendError;
 use bytes::Bytes;
 use std::path::PathBuf;
 
-/// Bytes `start..=end` of the file at `path` as a stream of 64 KiB chunks; a
-/// file that ends early makes the stream fail, never end short.
+/// `len` bytes from `start` of the file at `path` as a stream of chunks (256 KiB
+/// while at most 8 downloads run, 64 KiB beyond); a file that ends early makes
+/// the stream fail, never end short.
 pub(super) fn file_stream(path: PathBuf, start: u64, len: u64) -> crate::backend::DataStream {
     use std::io::{Read, Seek};
     use std::sync::atomic::{AtomicUsize, Ordering};

@@ -32,7 +32,7 @@ pub async fn load(store: &EmbeddedStore) -> BackendResult<usize> {
         user_id: "demo".into(),
         project_id: String::new(),
         roles: vec!["admin".into()],
-        request_id: crate::request_id::mint(),
+        request_id: crate::edge::request_id::mint(),
     };
     let base = NewImage {
         id: Some("a0a0a0a0-0000-4000-8000-000000000001".into()),

@@ -491,7 +491,7 @@ impl ImageBackend for EmbeddedStore {
     ) -> BackendResult<Image> {
         // Glance strips white space around the property names of JSON-patch
         // paths (`_decode_json_pointer`); so does the store.
-        let key = |k: &str| crate::pyjson::py_strip(k).to_string();
+        let key = |k: &str| crate::edge::pyjson::py_strip(k).to_string();
         self.modify(ctx, id, move |img| {
             let props = &mut img.properties;
             match change {

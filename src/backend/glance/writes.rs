@@ -48,9 +48,6 @@ impl GlanceBackend {
             deadline,
             reply,
         };
-        // An image has a queue exactly while its writer runs (the writer
-        // removes it, under this lock, when it finds it empty); the first
-        // write to an idle image starts the writer.
         let lead = {
             let mut queues = self.write_queues.lock().unwrap_or_else(|p| p.into_inner());
             match queues.entry(id.to_string()) {

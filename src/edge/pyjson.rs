@@ -97,13 +97,13 @@ pub fn to_vec<T: Serialize + ?Sized>(value: &T) -> Vec<u8> {
     out
 }
 
-/// Python's `str()` of a JSON-decoded value (dicts and lists use `repr` quoting),
-/// as Nova's validation messages print the failing instance.
 /// Python's `str.strip()`: Unicode white space and the separators U+001C..U+001F.
 pub fn py_strip(s: &str) -> &str {
     s.trim_matches(|c: char| c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c))
 }
 
+/// Python's `str()` of a JSON-decoded value (dicts and lists use `repr` quoting),
+/// as Nova's validation messages print the failing instance.
 pub fn py_str(value: &serde_json::Value) -> String {
     match value {
         serde_json::Value::String(s) => s.clone(),
