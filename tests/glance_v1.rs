@@ -887,9 +887,9 @@ async fn python_glanceclient_v1_reads_through_the_service() {
     let python = match std::env::var("NIP_GLANCECLIENT_V1") {
         Ok(p) if !p.is_empty() => p,
         _ => {
-            eprintln!(
-                "NIP_GLANCECLIENT_V1 is not set: skipping the python-glanceclient v1 test \
-                 (scripts/glanceclient-v1.sh install prints the python to use; scripts/test sets it)"
+            support::skip(
+                "NIP_GLANCECLIENT_V1 is not set (scripts/glanceclient-v1.sh install prints the python to use; \
+                 scripts/test sets it)",
             );
             return;
         }

@@ -93,7 +93,7 @@ impl Api {
                     .get(&support::seed_context(), id)
                     .await
                     .expect("get");
-                Value::Object(img.to_glance_json())
+                nova_images_proxy::glance_v2::view::image(&img)
             }
         }
     }

@@ -21,7 +21,7 @@ pub fn glance_url(var: &str) -> Option<String> {
     match std::env::var(var) {
         Ok(url) if !url.is_empty() => Some(url),
         _ if std::env::var("NIP_SKIP_GLANCE").as_deref() == Ok("1") => {
-            eprintln!("NIP_SKIP_GLANCE=1: skipping a test that needs a real Glance ({var})");
+            skip(&format!("{var} is not set (a real Glance)"));
             None
         }
         _ => panic!(
@@ -29,6 +29,16 @@ pub fn glance_url(var: &str) -> Option<String> {
              which installs and starts Glance on loopback (or set NIP_SKIP_GLANCE=1 to skip)."
         ),
     }
+}
+
+/// Report the running test as skipped, by name, for `why`; under
+/// `NIP_REQUIRE_GLANCE=1` (set by `scripts/test`, so in CI) a skip is a failure.
+pub fn skip(why: &str) {
+    let name = std::thread::current().name().unwrap_or("?").to_string();
+    if std::env::var("NIP_REQUIRE_GLANCE").as_deref() == Ok("1") {
+        panic!("{name} cannot run: {why} (NIP_REQUIRE_GLANCE=1)");
+    }
+    eprintln!("SKIPPED {name}: {why}");
 }
 
 /// Settings for a test instance: defaults plus `pairs`.
