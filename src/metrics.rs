@@ -34,6 +34,22 @@ pub struct ListenerLabels {
     pub listener: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct BackendLabels {
+    pub operation: String,
+    pub outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OperationLabels {
+    pub operation: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ResultLabels {
+    pub result: &'static str,
+}
+
 /// Every metric of the service.
 pub struct Metrics {
     registry: Registry,
@@ -41,6 +57,10 @@ pub struct Metrics {
     pub duration: Family<RouteLabels, Histogram>,
     pub in_flight: Family<ListenerLabels, Gauge>,
     pub response_bytes: Family<RouteLabels, Counter>,
+    pub backend_requests: Family<BackendLabels, Counter>,
+    pub backend_duration: Family<OperationLabels, Histogram>,
+    pub backend_retries: Family<OperationLabels, Counter>,
+    pub keystone_validations: Family<ResultLabels, Counter>,
 }
 
 static METRICS: OnceLock<Metrics> = OnceLock::new();
@@ -86,6 +106,33 @@ impl Metrics {
             "Response body bytes sent, by listener and endpoint",
             response_bytes.clone(),
         );
+        let backend_requests = Family::<BackendLabels, Counter>::default();
+        registry.register(
+            "backend_requests",
+            "Calls to Glance, by operation (method and path template) and outcome \
+             (answered: any HTTP status below 500; error_status: 5xx; timeout; unreachable)",
+            backend_requests.clone(),
+        );
+        let backend_duration = Family::<OperationLabels, Histogram>::new_with_constructor(|| {
+            Histogram::new(exponential_buckets(0.001, 2.0, 16))
+        });
+        registry.register(
+            "backend_request_duration_seconds",
+            "Time of one call to Glance until its response head, by operation",
+            backend_duration.clone(),
+        );
+        let backend_retries = Family::<OperationLabels, Counter>::default();
+        registry.register(
+            "backend_retries",
+            "Calls to Glance that were retries of a failed one, by operation",
+            backend_retries.clone(),
+        );
+        let keystone_validations = Family::<ResultLabels, Counter>::default();
+        registry.register(
+            "keystone_validations",
+            "Token validations (auth.strategy = keystone), by result: cache_hit, valid, invalid, unavailable",
+            keystone_validations.clone(),
+        );
         registry.register(
             "build",
             "The running build",
@@ -97,6 +144,10 @@ impl Metrics {
             duration,
             in_flight,
             response_bytes,
+            backend_requests,
+            backend_duration,
+            backend_retries,
+            keystone_validations,
         }
     }
 
@@ -106,6 +157,79 @@ impl Metrics {
         // Writing into a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
         out
+    }
+}
+
+/// A Keystone validation's result (when metrics are on).
+pub fn keystone_validation(result: &'static str) {
+    if let Some(m) = get() {
+        m.keystone_validations.get_or_create(&ResultLabels { result }).inc();
+    }
+}
+
+/// The operation label of a Glance call: its method and path with ids
+/// replaced by `{id}` (`GET /v2/images/{id}`).
+pub fn operation(method: &str, path: &str) -> String {
+    let template: Vec<&str> = path
+        .split('/')
+        .map(|seg| {
+            if seg.len() >= 32 && seg.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-') {
+                "{id}"
+            } else {
+                seg
+            }
+        })
+        .collect();
+    format!("{method} {}", template.join("/"))
+}
+
+/// One call to Glance being timed.
+pub struct BackendCall {
+    operation: String,
+    started: std::time::Instant,
+}
+
+impl BackendCall {
+    pub fn start(request: &reqwest::Request, retry: bool) -> Option<BackendCall> {
+        let m = get()?;
+        let operation = operation(request.method().as_str(), request.url().path());
+        if retry {
+            m.backend_retries
+                .get_or_create(&OperationLabels {
+                    operation: operation.clone(),
+                })
+                .inc();
+        }
+        Some(BackendCall {
+            operation,
+            started: std::time::Instant::now(),
+        })
+    }
+
+    /// Record how a timed call ended (`call` is `None` when metrics are off);
+    /// `sent` is its answer within the deadline, or `Err` past it.
+    pub fn finish<E>(call: Option<BackendCall>, sent: &Result<Result<reqwest::Response, reqwest::Error>, E>) {
+        let (Some(call), Some(m)) = (call, get()) else {
+            return;
+        };
+        let outcome = match sent {
+            Err(_) => "timeout",
+            Ok(Ok(r)) if r.status().is_server_error() => "error_status",
+            Ok(Ok(_)) => "answered",
+            Ok(Err(e)) if e.is_timeout() => "timeout",
+            Ok(Err(_)) => "unreachable",
+        };
+        m.backend_duration
+            .get_or_create(&OperationLabels {
+                operation: call.operation.clone(),
+            })
+            .observe(call.started.elapsed().as_secs_f64());
+        m.backend_requests
+            .get_or_create(&BackendLabels {
+                operation: call.operation,
+                outcome,
+            })
+            .inc();
     }
 }
 
@@ -180,5 +304,10 @@ mod tests {
         assert_eq!(endpoint("image", &get, "/v1/images/abc"), "v1.images.show");
         assert_eq!(endpoint("image", &get, "/healthcheck"), "healthcheck");
         assert_eq!(endpoint("image", &get, "/nothing/here"), "other");
+        assert_eq!(
+            operation("PATCH", "/v2/images/8fceaebd-9239-5d3f-8486-ca03631dd433"),
+            "PATCH /v2/images/{id}"
+        );
+        assert_eq!(operation("GET", "/v2/schemas/image"), "GET /v2/schemas/image");
     }
 }

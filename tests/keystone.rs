@@ -393,6 +393,7 @@ fn failing_keystone(status: u16) -> String {
 #[actix_web::test]
 async fn a_member_token_works_and_the_url_project_must_match_it() {
     let Some(ks) = keystone() else { return };
+    let metrics = nova_images_proxy::metrics::enable();
     let token = ks.member().await;
     assert_eq!(token.body["token"]["project"]["id"], json!(ks.demo_project_id));
     let svc = start(&ks.pairs(&ks.url, &[]));
@@ -441,6 +442,12 @@ async fn a_member_token_works_and_the_url_project_must_match_it() {
     .await;
     assert_eq!(a.status, 200, "{}", a.text);
     assert_eq!(a.json()["metadata"]["keystone"], json!("yes"));
+    // Validations are counted by result: the first asked Keystone, the rest hit the cache.
+    let text = metrics.render();
+    for result in ["valid", "cache_hit"] {
+        let line = format!("nova_images_proxy_keystone_validations_total{{result=\"{result}\"}}");
+        assert!(text.contains(&line), "{line} not in:\n{text}");
+    }
 }
 
 #[actix_web::test]

@@ -134,3 +134,41 @@ async fn a_real_prometheus_scrapes_the_metrics_listener_and_counts_requests() {
     .await;
     assert_eq!(observed, Some(sent as f64));
 }
+
+/// Calls to the real Glance are counted by operation and outcome, and timed.
+#[actix_web::test]
+async fn glance_calls_are_counted_by_operation_and_outcome() {
+    let Some(glance) = support::glance_url("NIP_TEST_GLANCE_URL") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let metrics_addr = format!("127.0.0.1:{}", free_port());
+    let proc = support::process::spawn(
+        &["--glance-url", &glance],
+        &[("NOVA_IMAGES_PROXY__SERVER__METRICS_BIND", metrics_addr.as_str())],
+        &dir.path().join("service.log"),
+    );
+    let client = support::client();
+    for path in [
+        "/v2.1/images/detail?limit=1",
+        "/v2.1/images/00000000-0000-4000-8000-000000000000",
+    ] {
+        let r = client
+            .get(format!("{}{path}", proc.compute))
+            .header("X-Auth-Token", support::TOKEN)
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().as_u16() < 500, "{path}: {}", r.status());
+    }
+    let text = support::metrics_text(&client, &metrics_addr).await;
+    for needle in [
+        "nova_images_proxy_backend_requests_total{operation=\"GET /v2/images\",outcome=\"answered\"}",
+        "nova_images_proxy_backend_requests_total{operation=\"GET /v2/images/{id}\",outcome=\"answered\"} 1",
+        "nova_images_proxy_backend_request_duration_seconds_count{operation=\"GET /v2/images/{id}\"} 1",
+    ] {
+        assert!(text.contains(needle), "{needle} not in:\n{text}");
+    }
+    // Glance answered at once: no retry (a family shows once it has a sample).
+    assert!(!text.contains("nova_images_proxy_backend_retries_total{"), "{text}");
+}

@@ -247,6 +247,7 @@ impl Keystone {
         let verdict = match self.cache.get(&key, Instant::now(), Utc::now()) {
             Some(v) => {
                 tracing::debug!(token = %tag, "token verdict from the cache");
+                crate::metrics::keystone_validation("cache_hit");
                 v
             }
             None => {
@@ -254,8 +255,13 @@ impl Keystone {
                     .await
                     .unwrap_or_else(|_| Err(AuthError::Unavailable("Keystone did not answer in time".into())))
                     .inspect_err(|e| {
+                        crate::metrics::keystone_validation("unavailable");
                         tracing::warn!(token = %tag, error = %e, "cannot validate a token with Keystone");
                     })?;
+                crate::metrics::keystone_validation(match &v {
+                    Verdict::Valid(_) => "valid",
+                    Verdict::Invalid => "invalid",
+                });
                 match &v {
                     Verdict::Valid(id) => tracing::debug!(
                         token = %tag, user = %id.user_id, project = %id.project_id, expires_at = %id.expires_at,

@@ -151,7 +151,12 @@ impl GlanceBackend {
                 }
                 tokio::time::sleep(pause).await;
             }
-            let Ok(sent) = tokio::time::timeout_at(deadline, build().send()).await else {
+            let (client, request) = build().build_split();
+            let request = request.map_err(|e| BackendError::Unreachable(e.to_string()))?;
+            let call = crate::metrics::BackendCall::start(&request, attempt > 0);
+            let sent = tokio::time::timeout_at(deadline, client.execute(request)).await;
+            crate::metrics::BackendCall::finish(call, &sent);
+            let Ok(sent) = sent else {
                 tracing::warn!(attempt, "image service did not answer in time");
                 return Err(BackendError::Timeout);
             };
