@@ -61,6 +61,13 @@ pub struct ServerSettings {
     pub max_header_bytes: usize,
     /// On SIGTERM or SIGINT: seconds in-flight requests are given to finish.
     pub shutdown_timeout_secs: u64,
+    /// TLS on the compute listener: certificate chain and key (PEM). Empty:
+    /// plain HTTP. SIGHUP re-reads the files.
+    pub tls_certfile: String,
+    pub tls_keyfile: String,
+    /// TLS on the image listener, the same way.
+    pub image_tls_certfile: String,
+    pub image_tls_keyfile: String,
 }
 
 #[derive(Clone, Debug, PartialEq, Deserialize)]
@@ -148,6 +155,24 @@ impl Secret {
 impl std::fmt::Debug for Secret {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(if self.0.is_empty() { "\"\"" } else { "\"***\"" })
+    }
+}
+
+impl ServerSettings {
+    /// The certificate files of the compute listener (`image`: false) or the
+    /// image listener, when it serves TLS.
+    pub fn tls_files(&self, image: bool) -> Option<crate::tls::listener::CertFiles> {
+        let (prefix, cert, key) = if image {
+            ("server.image_tls_", &self.image_tls_certfile, &self.image_tls_keyfile)
+        } else {
+            ("server.tls_", &self.tls_certfile, &self.tls_keyfile)
+        };
+        (!cert.is_empty() || !key.is_empty()).then(|| crate::tls::listener::CertFiles {
+            cert_option: format!("{prefix}certfile"),
+            certfile: cert.clone(),
+            key_option: format!("{prefix}keyfile"),
+            keyfile: key.clone(),
+        })
     }
 }
 
@@ -242,6 +267,11 @@ body_timeout_secs = 30.0
 keep_alive_secs = 60.0
 max_header_bytes = 65536
 shutdown_timeout_secs = 30
+
+tls_certfile = ""
+tls_keyfile = ""
+image_tls_certfile = ""
+image_tls_keyfile = ""
 
 [glance]
 url = ""

@@ -139,20 +139,41 @@ fn main() -> std::process::ExitCode {
             "authentication: {}",
             authenticator.describe()
         );
+        // TLS on the listeners (files already checked by the validation).
+        let listener_tls = |image: bool| {
+            settings
+                .server
+                .tls_files(image)
+                .map(nova_images_proxy::tls::listener::listener)
+                .transpose()
+                .map_err(std::io::Error::other)
+        };
+        let (compute_tls, image_tls) = (listener_tls(false)?, listener_tls(true)?);
+        let mut certs = Vec::new();
+        let mut with_tls = |tls: Option<nova_images_proxy::tls::listener::ListenerTls>| {
+            tls.map(|t| {
+                tracing::info!(certfile = %t.handle.files.certfile, sha256 = %t.handle.fingerprint(), "TLS certificate loaded");
+                certs.push(t.handle);
+                t.config
+            })
+        };
+        let compute_scheme = if compute_tls.is_some() { "https" } else { "http" };
+        let image_scheme = if image_tls.is_some() { "https" } else { "http" };
+        let (compute_tls, image_tls) = (with_tls(compute_tls), with_tls(image_tls));
         let image_state = nova_images_proxy::image_state(&settings, &backends, authenticator.clone());
         let state = nova_images_proxy::nova_state(settings.clone(), backends.backend, authenticator);
-        let mut addrs = vec![compute_listener.local_addr()?];
-        let compute = nova_images_proxy::server::compute(&settings, state, compute_listener)?;
-        tracing::info!(compute = %bind, "compute listener (Nova images API) ready");
+        let mut addrs = vec![(compute_listener.local_addr()?, compute_scheme)];
+        let compute = nova_images_proxy::server::compute_on(&settings, state, compute_listener, compute_tls)?;
+        tracing::info!(compute = %bind, scheme = compute_scheme, "compute listener (Nova images API) ready");
         let mut handles = vec![compute.handle()];
         let image = match (&image_bind, image_listener) {
             (Some(addr), Some(image_listener)) => {
-                addrs.push(image_listener.local_addr()?);
-                let image = nova_images_proxy::server::image(&settings, image_state, image_listener)?;
+                addrs.push((image_listener.local_addr()?, image_scheme));
+                let image = nova_images_proxy::server::image_on(&settings, image_state, image_listener, image_tls)?;
                 handles.push(image.handle());
                 tracing::info!(
                     image = %addr,
-                    glance_v1 = %format!("http://{addr}/v1/images"),
+                    glance_v1 = %format!("{image_scheme}://{addr}/v1/images"),
                     "image listener ready: Glance v1 image reads (HEAD/GET /v1/images/{{id}}, GET /v1/images[/detail]) served"
                 );
                 Some(image)
@@ -171,7 +192,7 @@ fn main() -> std::process::ExitCode {
             }
             None => None,
         };
-        tokio::spawn(signals(handles, overrides, settings, log_reload));
+        tokio::spawn(signals(handles, certs, overrides, settings, log_reload));
         // Apart from the listeners: a stop before readiness must not wait for it.
         let ready = tokio::spawn(async move {
             match nova_images_proxy::notify::wait_until_serving(&addrs, std::time::Duration::from_secs(30)).await {
@@ -210,7 +231,13 @@ type LogReload = reload::Handle<tracing_subscriber::EnvFilter, tracing_subscribe
 /// `server.shutdown_timeout_secs`), exit; a second one, or SIGQUIT, exits at
 /// once. SIGHUP: read the configuration again and apply what can change
 /// without a restart (`log.level`).
-async fn signals(handles: Vec<ServerHandle>, overrides: Overrides, mut current: Settings, log_reload: LogReload) {
+async fn signals(
+    handles: Vec<ServerHandle>,
+    certs: Vec<nova_images_proxy::tls::listener::CertHandle>,
+    overrides: Overrides,
+    mut current: Settings,
+    log_reload: LogReload,
+) {
     use tokio::signal::unix::{signal, SignalKind};
     let (Ok(mut term), Ok(mut int), Ok(mut quit), Ok(mut hup)) = (
         signal(SignalKind::terminate()),
@@ -261,8 +288,24 @@ async fn signals(handles: Vec<ServerHandle>, overrides: Overrides, mut current: 
             None => {
                 nova_images_proxy::notify::reloading();
                 current = reload_settings(&overrides, current, &log_reload);
+                reload_certificates(&certs);
                 nova_images_proxy::notify::reloaded();
             }
+        }
+    }
+}
+
+/// SIGHUP: each TLS listener's certificate and key are read again; new
+/// handshakes get them, open connections keep theirs. A file that does not
+/// load leaves the served certificate as it was.
+fn reload_certificates(certs: &[nova_images_proxy::tls::listener::CertHandle]) {
+    for cert in certs {
+        match cert.reload() {
+            Ok(()) => tracing::warn!(
+                certfile = %cert.files.certfile, sha256 = %cert.fingerprint(),
+                "SIGHUP: TLS certificate re-read; new connections get it"
+            ),
+            Err(e) => tracing::error!(error = %e, "SIGHUP: TLS certificate not re-read; the served one is kept"),
         }
     }
 }

@@ -39,17 +39,24 @@ pub fn reloaded() {
     send(&[NotifyState::Ready]);
 }
 
-/// Wait until each of `addrs` answers an HTTP request (any status: the
+/// Wait until each of `addrs` (address, `http` or `https`) answers an HTTP request (any status: the
 /// listener accepts and serves), at most `within`. An unspecified address
 /// (`0.0.0.0`, `::`) is probed on loopback.
-pub async fn wait_until_serving(addrs: &[SocketAddr], within: Duration) -> Result<(), String> {
-    let client = reqwest::Client::builder()
-        .no_proxy()
-        .timeout(Duration::from_secs(2))
-        .build()
-        .map_err(|e| e.to_string())?;
+pub async fn wait_until_serving(addrs: &[(SocketAddr, &str)], within: Duration) -> Result<(), String> {
+    // The service probes itself: a TLS listener's certificate need not name loopback.
+    let client = crate::tls::http_client(&crate::tls::ClientOptions {
+        section: "readiness probe",
+        cafile: "",
+        certfile: "",
+        keyfile: "",
+        insecure: true,
+    })?
+    .no_proxy()
+    .timeout(Duration::from_secs(2))
+    .build()
+    .map_err(|e| e.to_string())?;
     let started = Instant::now();
-    for addr in addrs {
+    for (addr, scheme) in addrs {
         let mut addr = *addr;
         if addr.ip().is_unspecified() {
             addr.set_ip(match addr {
@@ -57,7 +64,7 @@ pub async fn wait_until_serving(addrs: &[SocketAddr], within: Duration) -> Resul
                 SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
             });
         }
-        let url = format!("http://{addr}{}", crate::health::PATH);
+        let url = format!("{scheme}://{addr}{}", crate::health::PATH);
         loop {
             match client.head(&url).send().await {
                 Ok(_) => break,

@@ -119,11 +119,32 @@ macro_rules! tuned {
     }};
 }
 
-/// The compute listener (Nova's images API) on `listener`.
+/// The compute listener (Nova's images API) on `listener`, plain HTTP.
 pub fn compute(
     settings: &Settings,
     state: web::Data<crate::nova::NovaState>,
     listener: TcpListener,
+) -> std::io::Result<Server> {
+    compute_on(settings, state, listener, None)
+}
+
+/// Listen on `listener`, with TLS when `tls` is given.
+macro_rules! listen {
+    ($server:expr, $listener:expr, $tls:expr) => {{
+        let tls: Option<rustls::ServerConfig> = $tls;
+        match tls {
+            Some(config) => $server.listen_rustls_0_23($listener, config),
+            None => $server.listen($listener),
+        }
+    }};
+}
+
+/// The compute listener on `listener`, with TLS when `tls` is given.
+pub fn compute_on(
+    settings: &Settings,
+    state: web::Data<crate::nova::NovaState>,
+    listener: TcpListener,
+    tls: Option<rustls::ServerConfig>,
 ) -> std::io::Result<Server> {
     let limit = HeadLimit {
         max: settings.server.max_header_bytes,
@@ -141,11 +162,21 @@ pub fn compute(
             .configure(crate::configure_compute(state.clone()))
     });
     let n = workers(settings);
-    Ok(tuned!(server, &settings.server, n).listen(listener)?.run())
+    Ok(listen!(tuned!(server, &settings.server, n), listener, tls)?.run())
 }
 
 /// The image listener (Glance v1 reads; Glance v2 of the embedded store) on `listener`.
 pub fn image(settings: &Settings, state: crate::ImageState, listener: TcpListener) -> std::io::Result<Server> {
+    image_on(settings, state, listener, None)
+}
+
+/// The image listener on `listener`, with TLS when `tls` is given.
+pub fn image_on(
+    settings: &Settings,
+    state: crate::ImageState,
+    listener: TcpListener,
+    tls: Option<rustls::ServerConfig>,
+) -> std::io::Result<Server> {
     let limit = HeadLimit {
         max: settings.server.max_header_bytes,
         surface: Surface::Image,
@@ -162,5 +193,5 @@ pub fn image(settings: &Settings, state: crate::ImageState, listener: TcpListene
             .configure(crate::configure_image(state.clone()))
     });
     let n = workers(settings);
-    Ok(tuned!(server, &settings.server, n).listen(listener)?.run())
+    Ok(listen!(tuned!(server, &settings.server, n), listener, tls)?.run())
 }

@@ -89,6 +89,11 @@ fn server(s: &Settings) -> Result<(), ConfigError> {
     if !srv.image_bind.is_empty() {
         socket_addrs("server.image_bind", &srv.image_bind)?;
     }
+    for image in [false, true] {
+        if let Some(files) = srv.tls_files(image) {
+            files.load().map_err(ConfigError::Invalid)?;
+        }
+    }
     seconds("server.header_timeout_secs", srv.header_timeout_secs, false)?;
     seconds("server.body_timeout_secs", srv.body_timeout_secs, false)?;
     seconds("server.keep_alive_secs", srv.keep_alive_secs, true)?;

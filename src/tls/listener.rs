@@ -79,15 +79,14 @@ impl CertHandle {
     }
 }
 
-/// The TLS of a listener serving `files` (HTTP/1.1).
+/// The TLS of a listener serving `files` (actix adds the `http/1.1` ALPN protocol).
 pub fn listener(files: CertFiles) -> Result<ListenerTls, String> {
     let current = Arc::new(Current(RwLock::new(files.load()?)));
-    let mut config = rustls::ServerConfig::builder_with_provider(super::provider())
+    let config = rustls::ServerConfig::builder_with_provider(super::provider())
         .with_safe_default_protocol_versions()
         .map_err(|e| format!("TLS: {e}"))?
         .with_no_client_auth()
         .with_cert_resolver(current.clone());
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(ListenerTls {
         config,
         handle: CertHandle { current, files },
