@@ -18,6 +18,7 @@ use std::time::Duration;
 use tokio::sync::OnceCell;
 use tokio::time::Instant;
 
+mod images;
 mod outcome;
 mod refusal;
 mod writes;
@@ -534,6 +535,14 @@ impl ImageBackend for GlanceBackend {
             }
         })
         .await
+    }
+
+    async fn create_image(&self, ctx: &RequestContext, new: super::embedded::NewImage) -> BackendResult<Image> {
+        self.create_v2(ctx, new).await
+    }
+
+    async fn upload(&self, ctx: &RequestContext, id: &str, body: super::UploadStream) -> BackendResult<Image> {
+        self.upload_v2(ctx, id, body).await
     }
 
     async fn update_properties(

@@ -181,6 +181,10 @@ pub struct ContentRange {
 /// an error (never a silent end).
 pub type DataStream = Pin<Box<dyn Stream<Item = Result<Bytes, BackendError>> + Send>>;
 
+/// Image data on its way to the backend (an upload). An error aborts the
+/// upload: the backend then keeps nothing of it and the image stays `queued`.
+pub type UploadStream = Pin<Box<dyn Stream<Item = Result<Bytes, std::io::Error>> + Send>>;
+
 /// An opened image download.
 pub struct ImageData {
     pub stream: DataStream,
@@ -263,6 +267,26 @@ pub trait ImageBackend: Send + Sync + 'static {
     }
 
     async fn delete(&self, ctx: &RequestContext, id: &str) -> BackendResult<()>;
+
+    /// Create an image (Glance v2 `POST /v2/images`): `queued`, no data.
+    async fn create_image(&self, ctx: &RequestContext, new: embedded::NewImage) -> BackendResult<Image> {
+        let _ = (ctx, new);
+        Err(BackendError::Internal(format!(
+            "{} cannot create images",
+            self.describe()
+        )))
+    }
+
+    /// Store the data of the `queued` image `id` (Glance v2 `PUT
+    /// /v2/images/{id}/file`) and return the image as it is then (`active`).
+    /// A `body` that fails aborts the upload, nothing of it kept.
+    async fn upload(&self, ctx: &RequestContext, id: &str, body: UploadStream) -> BackendResult<Image> {
+        let _ = (ctx, id, body);
+        Err(BackendError::Internal(format!(
+            "{} cannot store image data",
+            self.describe()
+        )))
+    }
 
     /// Apply `change` to the extra properties of image `id` and return the
     /// image as saved. `max_properties` (if any) bounds the extra properties

@@ -52,6 +52,12 @@ pub enum Op<'a> {
     Data { id: &'a str, size: u64 },
     /// Listing, `marker` whether the request names one.
     List { marker: bool },
+    /// Creating an image (`_reserve`), with the id the request asked for.
+    Create { id: Option<&'a str> },
+    /// Storing the data of a new image (`upload_data_to_store`).
+    Upload,
+    /// Deleting image `id`.
+    Delete(&'a str),
 }
 
 /// `Image with identifier <id> not found` (Glance v1 hides images it may not show).
@@ -89,15 +95,15 @@ pub fn from_backend(e: &BackendError, op: Op) -> V1Error {
         BackendError::Refused(r) => return refused(r, op),
         BackendError::BadMarker(r) => match op {
             Op::List { .. } => invalid_marker(),
-            Op::Get(_) | Op::Data { .. } => return refused(r, op),
+            _ => return refused(r, op),
         },
         BackendError::NoData => match op {
             Op::Data { id, .. } => not_active(id),
-            Op::Get(_) | Op::List { .. } => internal(e),
+            _ => internal(e),
         },
         BackendError::RangeNotSatisfiable { .. } => match op {
             Op::Data { size, .. } => range_not_satisfiable(size, ""),
-            Op::Get(_) | Op::List { .. } => internal(e),
+            _ => internal(e),
         },
         BackendError::Unreachable(_) => unavailable(),
         BackendError::Timeout => HttpError::positional(504, "The image service did not answer in time."),
@@ -107,7 +113,13 @@ pub fn from_backend(e: &BackendError, op: Op) -> V1Error {
             tracing::error!(error = %e, "image backend failure");
             unexpected()
         }
-        BackendError::KeyNotFound | BackendError::QuotaExceeded | BackendError::UploadInterrupted(_) => internal(e),
+        BackendError::UploadInterrupted(_) => match op {
+            Op::Upload => {
+                HttpError::explained(400, "Client disconnected before sending all data to backend").plain_typed()
+            }
+            _ => internal(e),
+        },
+        BackendError::KeyNotFound | BackendError::QuotaExceeded => internal(e),
     };
     V1Error::Page(page)
 }
@@ -134,6 +146,41 @@ fn refused(r: &Refusal, op: Op) -> V1Error {
         (403 | 404, Op::List { marker: true }) => invalid_marker(),
         // Glance v2's explanation, raised again by Glance v1's API.
         (400, Op::List { .. }) => HttpError::explained(400, r.explanation.clone()),
+        (409, Op::Create { id }) => HttpError::explained(
+            409,
+            format!("An image with identifier {} already exists", id.unwrap_or("")),
+        )
+        .plain_typed(),
+        // `_enforce` raised a bare HTTPForbidden.
+        (403, Op::Create { .. } | Op::Delete(_)) => HttpError::positional(403, ""),
+        (400 | 413, Op::Create { .. }) => {
+            HttpError::explained(400, format!("Failed to reserve image. Got error: {}", r.explanation)).plain_typed()
+        }
+        (403, Op::Upload) => {
+            HttpError::explained(403, format!("Forbidden upload attempt: {}", r.explanation)).plain_typed()
+        }
+        (413, Op::Upload) => HttpError::explained(
+            413,
+            format!(
+                "Denying attempt to upload image because it exceeds the quota: {}",
+                r.explanation
+            ),
+        )
+        .plain_typed(),
+        (400 | 409 | 415, Op::Upload) => {
+            HttpError::explained(400, format!("Failed to upload image: {}", r.explanation)).plain_typed()
+        }
+        (404, Op::Delete(_)) => {
+            HttpError::explained(404, format!("Failed to find image to delete: {}", r.explanation)).plain_typed()
+        }
+        (409, Op::Delete(id)) => HttpError::explained(
+            409,
+            format!(
+                "Image {id} could not be deleted because it is in use: {}",
+                r.explanation
+            ),
+        )
+        .plain_typed(),
         _ => {
             tracing::error!(status = r.status, details = %r.details, "unexpected answer of the image service");
             HttpError::positional(500, "")

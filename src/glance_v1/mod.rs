@@ -35,9 +35,11 @@
 //! header is ignored (200, all of it).
 
 pub mod error;
+pub mod headers;
 pub mod list;
 pub mod meta;
 mod oslo;
+pub mod write;
 
 use crate::auth;
 use crate::backend::{ByteRange, Image, ImageBackend, RequestContext};
@@ -97,7 +99,7 @@ fn route(path: &str) -> Route {
 }
 
 /// The single entry point of `/v1`.
-pub async fn entry(req: HttpRequest, state: web::Data<V1State>) -> HttpResponse {
+pub async fn entry(req: HttpRequest, payload: web::Payload, state: web::Data<V1State>) -> HttpResponse {
     let rid = request_id::of(&req);
     let ctx = match crate::edge::authenticate(&state.auth, &req, &rid, crate::edge::Token::PercentQuoted).await {
         Ok(ctx) => ctx,
@@ -122,7 +124,11 @@ pub async fn entry(req: HttpRequest, state: web::Data<V1State>) -> HttpResponse 
         (Route::Root, _) => Err(HttpError::method_not_allowed("GET, HEAD").into()),
         // Routes matched methods literally: HEAD was not GET.
         (Route::Index, &Method::GET) => list_images(&req, backend, &ctx, false).await,
-        (Route::Index, _) => Err(HttpError::method_not_allowed("GET").into()),
+        (Route::Index, &Method::POST) => {
+            let idle = std::time::Duration::from_secs_f64(state.settings.server.body_timeout_secs);
+            write::create(&req, payload, backend, &ctx, idle).await
+        }
+        (Route::Index, _) => Err(HttpError::method_not_allowed("GET, POST").into()),
         (Route::Detail, &Method::GET) => list_images(&req, backend, &ctx, true).await,
         (Route::Detail, &Method::HEAD) => Err(HttpError {
             template: webob::Template::ExplanationOnly,
@@ -136,7 +142,8 @@ pub async fn entry(req: HttpRequest, state: web::Data<V1State>) -> HttpResponse 
         (Route::Detail, _) => Err(HttpError::method_not_allowed("GET, HEAD").into()),
         (Route::Image(id), &Method::HEAD) => meta(backend, &ctx, &id).await,
         (Route::Image(id), &Method::GET) => show(&req, backend, &ctx, &id).await,
-        (Route::Image(_), _) => Err(HttpError::method_not_allowed("GET, HEAD").into()),
+        (Route::Image(id), &Method::DELETE) => write::delete(backend, &ctx, &id).await,
+        (Route::Image(_), _) => Err(HttpError::method_not_allowed("GET, HEAD, DELETE").into()),
         (Route::Unknown, _) => Err(HttpError::explained(404, webob::NOT_FOUND_DEFAULT).into()),
     };
     match result {

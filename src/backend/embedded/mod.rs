@@ -482,6 +482,14 @@ impl ImageBackend for EmbeddedStore {
         Ok(())
     }
 
+    async fn create_image(&self, ctx: &RequestContext, new: NewImage) -> BackendResult<Image> {
+        self.create(ctx, new).await
+    }
+
+    async fn upload(&self, ctx: &RequestContext, id: &str, body: super::UploadStream) -> BackendResult<Image> {
+        EmbeddedStore::upload(self, ctx, id, body).await
+    }
+
     async fn update_properties(
         &self,
         ctx: &RequestContext,
