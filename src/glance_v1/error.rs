@@ -189,17 +189,19 @@ fn refused(r: &Refusal, op: Op) -> V1Error {
     V1Error::Page(page)
 }
 
+/// The page of an error that is one (tests).
+#[cfg(test)]
+pub fn page(e: V1Error) -> HttpError {
+    match e {
+        V1Error::Page(p) => p,
+        other => panic!("{other:?}"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::backend::error::{bad_marker, bad_request, forbidden, not_found};
-
-    fn page(e: V1Error) -> HttpError {
-        match e {
-            V1Error::Page(p) => p,
-            other => panic!("{other:?}"),
-        }
-    }
 
     #[test]
     fn backend_errors_per_call() {

@@ -20,7 +20,7 @@
 //! are percent-decoded here, then read as UTF-8 (older clients sent raw UTF-8,
 //! which decodes the same); text that is not UTF-8 is refused with a 400.
 
-use super::webob::HttpError;
+use crate::edge::webob::HttpError;
 use actix_web::http::header::HeaderMap;
 use serde_json::{Map, Value};
 
@@ -232,7 +232,7 @@ mod tests {
     }
 
     fn page(e: &HttpError) -> String {
-        String::from_utf8(e.page(crate::nova::fault::WebobFormat::Plain, "POST").1).unwrap()
+        String::from_utf8(e.page(crate::edge::webob::WebobFormat::Plain, "POST").1).unwrap()
     }
 
     #[test]

@@ -1,16 +1,15 @@
 //! Glance v1's image read calls, served on the image listener over the same
 //! [`ImageBackend`] as the Nova surface (as Glance up to Queens answered them):
 //!
-//! | path | GET | HEAD | other methods |
-//! |---|---|---|---|
-//! | `/v1/images/{id}` | data + metadata headers | metadata headers | 405, `Allow: GET, HEAD` |
-//! | `/v1/images/detail` | detailed list | 405 (Glance's own message), `Allow: GET` | 405, `Allow: GET, HEAD` |
-//! | `/v1/images` | list | 405, `Allow: GET` | 405, `Allow: GET` |
-//! | `/v1/`, `/v1` | list | list | 405, `Allow: GET, HEAD` |
+//! | path | GET | HEAD | POST | DELETE | other methods |
+//! |---|---|---|---|---|---|
+//! | `/v1/images/{id}` | data + metadata headers | metadata headers | 405 | delete ([`write`]) | 405, `Allow: GET, HEAD, DELETE` |
+//! | `/v1/images/detail` | detailed list | 405 (Glance's own message), `Allow: GET` | 405 | 405 | 405, `Allow: GET, HEAD` |
+//! | `/v1/images` | list | 405, `Allow: GET, POST` | create ([`write`]) | 405 | 405, `Allow: GET, POST` |
+//! | `/v1/`, `/v1` | list | list | 405 | 405 | 405, `Allow: GET, HEAD` |
 //!
-//! Glance v1 also took `POST /v1/images`, `PUT`/`DELETE /v1/images/{id}` and
-//! the member calls; this service is read-only there, so those are 405 (with
-//! an `Allow` naming only what is served) or 404.
+//! Glance v1 also took `PUT /v1/images/{id}` and the member calls; they are
+//! not served yet (405 with an `Allow` naming only what is served, or 404).
 //!
 //! Authentication as on the compute listener (the shared [`auth::Authenticator`]:
 //! no or an invalid token → 401 with keystonemiddleware's body, Keystone

@@ -299,14 +299,8 @@ pub async fn delete(backend: &dyn ImageBackend, ctx: &RequestContext, id: &str) 
 
 #[cfg(test)]
 mod tests {
+    use super::super::error::page;
     use super::*;
-
-    fn page(e: V1Error) -> HttpError {
-        match e {
-            V1Error::Page(p) => p,
-            other => panic!("{other:?}"),
-        }
-    }
 
     #[test]
     fn upload_failures_answer_as_v1() {
