@@ -3,13 +3,16 @@
 # integration tests of nova-images-proxy.
 #
 #   scripts/glance.sh install
-#   scripts/glance.sh start  --port PORT --state DIR [--fresh] [--workers N]
+#   scripts/glance.sh start  --port PORT --state DIR [--fresh] [--workers N] [--keystone ENVFILE]
 #   scripts/glance.sh stop   --state DIR
 #   scripts/glance.sh status --state DIR
 #
 # Glance runs without Keystone (paste flavor "" -> pipeline with unauthenticated-context),
 # on sqlite + the file store under DIR, served by uwsgi bound to 127.0.0.1:PORT only.
 # Any X-Auth-Token (or none) is accepted; every request runs as an admin context.
+# With --keystone ENVFILE (the keystone.env that scripts/keystone.sh writes) Glance runs
+# behind keystonemiddleware instead (paste flavor "keystone", its service user
+# validating tokens) with its stock default policy: Glance as a cloud runs it.
 #
 # Environment:
 #   NIP_GLANCE_VENV     venv to create/use (default: $HOME/.cache/nova-images-proxy/glance-venv)
@@ -224,7 +227,7 @@ cmd_status() {
 # ---------------------------------------------------------------------------- start
 
 write_config() {
-  local dir="$1" port="$2" workers="$3"
+  local dir="$1" port="$2" workers="$3" ksenv="${4:-}"
   local etc="$dir/etc" logs="$dir/logs"
 
   # Stock paste file of the installed Glance; only the healthcheck's disable file moves
@@ -238,9 +241,17 @@ write_config() {
   # unauthenticated-context gives every request is_admin=True but no roles; Glance's
   # role-based default policies test "rule:context_is_admin" (= role:admin) and would
   # answer 403 to everything. Make the rule match that context.
-  cat >"$etc/glance-policy.yaml" <<'EOF'
+  # Behind Keystone the stock default policy applies unchanged.
+  local flavor="" authtoken=""
+  if [ -n "$ksenv" ]; then
+    echo "{}" >"$etc/glance-policy.yaml"
+    flavor=keystone
+    authtoken="$(keystone_authtoken "$ksenv")"
+  else
+    cat >"$etc/glance-policy.yaml" <<'EOF'
 "context_is_admin": ""
 EOF
+  fi
 
   cat >"$etc/glance-api.conf" <<EOF
 # Written by scripts/glance.sh; regenerated on every start.
@@ -268,9 +279,11 @@ filesystem_store_datadir = $dir/staging/
 filesystem_store_datadir = $dir/tasks/
 
 [paste_deploy]
-# empty flavor = the "default" pipeline (no keystone)
-flavor =
+# empty flavor = the "default" pipeline (no keystone); "keystone" = authtoken + context
+flavor = $flavor
 config_file = $etc/glance-api-paste.ini
+
+$authtoken
 
 [oslo_concurrency]
 lock_path = $dir/locks
@@ -316,10 +329,33 @@ daemonize = $logs/glance-api.log
 EOF
 }
 
+# The [keystone_authtoken] section for the accounts in keystone.sh's env file.
+keystone_authtoken() {
+  local envfile="$1"
+  [ -s "$envfile" ] || die "--keystone $envfile: no such keystone.env"
+  (
+    set -a
+    # shellcheck source=/dev/null
+    . "$envfile"
+    cat <<EOF
+[keystone_authtoken]
+www_authenticate_uri = ${NIP_KEYSTONE_URL%/v3}
+auth_url = ${NIP_KEYSTONE_URL%/v3}
+auth_type = password
+username = $NIP_KEYSTONE_SERVICE_USER
+password = $NIP_KEYSTONE_SERVICE_PASSWORD
+project_name = $NIP_KEYSTONE_SERVICE_PROJECT
+user_domain_id = default
+project_domain_id = default
+EOF
+  )
+}
+
 cmd_start() {
-  local port="" state="" fresh=0 workers=2
+  local port="" state="" fresh=0 workers=2 ksenv=""
   while [ $# -gt 0 ]; do
     case "$1" in
+      --keystone) [ $# -ge 2 ] || die "--keystone needs a value"; ksenv="$(cd "$(dirname "$2")" && pwd)/$(basename "$2")"; shift 2 ;;
       --port) [ $# -ge 2 ] || die "--port needs a value"; port="$2"; shift 2 ;;
       --port=*) port="${1#--port=}"; shift ;;
       --state) [ $# -ge 2 ] || die "--state needs a value"; state="$2"; shift 2 ;;
@@ -363,7 +399,7 @@ cmd_start() {
 
   mkdir -p "$state"/{etc,logs,images,staging,tasks,cache,locks}
   : >"$marker"
-  write_config "$state" "$port" "$workers"
+  write_config "$state" "$port" "$workers" "$ksenv"
 
   # Schema (idempotent: runs only the missing migrations).
   local mlog="$state/logs/glance-manage.log"

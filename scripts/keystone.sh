@@ -10,7 +10,8 @@
 # Keystone runs on sqlite under DIR with fernet tokens, served by uwsgi bound to
 # 127.0.0.1:PORT only; its identity endpoint is http://127.0.0.1:PORT/v3. `start`
 # bootstraps it (user admin, project admin, role admin, region RegionOne), then makes
-#   project demo      user member (role member on demo)
+#   project demo      user member (role member on demo), user reader (role reader on demo)
+#   project other     user other (role member on other)
 #   project service   user nova-images-proxy (role service on service: may validate any token)
 # and prints their names, passwords and ids as NIP_KEYSTONE_* shell assignments
 # (also written to DIR/keystone.env, to `source`). Passwords are random per state dir.
@@ -390,6 +391,13 @@ demo = ensure("projects", "demo", {"name": "demo", "domain_id": "default", "desc
 service = ensure("projects", "service", {"name": "service", "domain_id": "default"})
 member = user("member", env["NIP_KEYSTONE_MEMBER_PASSWORD"], demo)
 grant(demo, member, roles["member"])
+# For the policy matrix: a member of another project, and a reader of demo
+# (Keystone's bootstrap makes admin imply member and member imply reader).
+other = ensure("projects", "other", {"name": "other", "domain_id": "default", "description": "nova-images-proxy tests"})
+other_user = user("other", env["NIP_KEYSTONE_OTHER_PASSWORD"], other)
+grant(other, other_user, roles["member"])
+reader = user("reader", env["NIP_KEYSTONE_READER_PASSWORD"], demo)
+grant(demo, reader, roles["reader"])
 svc = user("nova-images-proxy", env["NIP_KEYSTONE_SERVICE_PASSWORD"], service)
 # keystone's policy lets the `service` role validate any token (service_admin_or_token_subject)
 grant(service, svc, roles["service"])
@@ -398,6 +406,9 @@ with open(os.environ["NIP_KS_OUT"], "a") as f:
     for k, v in (("ADMIN_USER_ID", admin_user), ("ADMIN_PROJECT_ID", admin_project),
                  ("DEMO_PROJECT", "demo"), ("DEMO_PROJECT_ID", demo),
                  ("MEMBER_USER", "member"), ("MEMBER_USER_ID", member),
+                 ("OTHER_PROJECT", "other"), ("OTHER_PROJECT_ID", other),
+                 ("OTHER_USER", "other"), ("OTHER_USER_ID", other_user),
+                 ("READER_USER", "reader"), ("READER_USER_ID", reader),
                  ("SERVICE_USER", "nova-images-proxy"), ("SERVICE_USER_ID", svc),
                  ("SERVICE_PROJECT", "service"), ("SERVICE_PROJECT_ID", service)):
         f.write(f"NIP_KEYSTONE_{k}='{v}'\n")
@@ -467,6 +478,11 @@ cmd_start() {
       echo "NIP_KEYSTONE_SERVICE_PASSWORD='$(random_password)'"
     } >"$pwfile")
   fi
+  local extra
+  for extra in OTHER READER; do
+    grep -q "^NIP_KEYSTONE_${extra}_PASSWORD=" "$pwfile" ||
+      (umask 077; echo "NIP_KEYSTONE_${extra}_PASSWORD='$(random_password)'" >>"$pwfile")
+  done
   local admin_pw
   admin_pw="$(sed -n "s/^NIP_KEYSTONE_ADMIN_PASSWORD='\(.*\)'$/\1/p" "$pwfile")"
 

@@ -1,5 +1,6 @@
 //! The image calls of Glance v2: list, create, patch, tags.
 
+use crate::backend::embedded::policy::Rule;
 use super::error::V2Error;
 use super::{content_type, host_url, json_response, no_content, patch, schema, view, Answer, Call};
 use crate::backend::embedded::NewImage;
@@ -107,7 +108,7 @@ pub async fn create(call: Call<'_>, payload: web::Payload) -> Answer {
                 );
             }
             "tags" => new.tags = patch::tags(&v)?,
-            "owner" => new.owner = patch::opt_string(&k, &v)?,
+            "owner" => new.owner = Some(patch::opt_string(&k, &v)?),
             _ => {
                 let mut img = Image::default();
                 patch::set_attribute(&mut img, &k, v.clone())?;
@@ -150,9 +151,11 @@ pub async fn update(call: Call<'_>, payload: web::Payload, id: &str) -> Answer {
     }
     let body = read_json(payload, settings.server.max_request_body.max(65536), settings).await?;
     let ops = patch::parse(&body)?;
+    patch::check_paths(&ops)?;
+    let rules = patch::rules(&ops);
     // Validation errors surface from inside the transaction; nothing is written then.
     let result: Result<Image, BackendError> = store
-        .modify(ctx, id, move |img| {
+        .modify(ctx, id, &rules, move |img| {
             patch::apply(img, &ops).map_err(V2Error::into_backend)
         })
         .await;
@@ -163,7 +166,7 @@ pub async fn update(call: Call<'_>, payload: web::Payload, id: &str) -> Answer {
 pub async fn tag(call: Call<'_>, id: &str, tag: &str, add: bool) -> Answer {
     let tag = tag.to_string();
     call.store
-        .modify(call.ctx, id, move |img| {
+        .modify(call.ctx, id, &[Rule::ModifyImage], move |img| {
             if add {
                 if !img.tags.contains(&tag) {
                     img.tags.push(tag);

@@ -3,6 +3,7 @@
 
 use super::error::V2Error;
 use super::schema;
+use crate::backend::embedded::policy::{self, Rule};
 use crate::backend::Image;
 use serde_json::Value;
 
@@ -177,6 +178,40 @@ pub fn parse(body: &Value) -> Result<Vec<Op>, V2Error> {
         });
     }
     Ok(out)
+}
+
+impl Op {
+    fn key(&self) -> &str {
+        match self {
+            Op::Add(k, _) | Op::Replace(k, _) | Op::Remove(k) => k,
+        }
+    }
+}
+
+/// Glance's deserializer refuses read-only and reserved paths before the
+/// image is looked up.
+pub fn check_paths(ops: &[Op]) -> Result<(), V2Error> {
+    ops.iter().try_for_each(|op| check_writable(op.key(), false))
+}
+
+/// The policy rules `ops` need, in the order Glance's images controller checks
+/// them: `replace /owner` is for admins, a new visibility needs its own rule,
+/// every change `modify_image`. No change, no rule (Glance then saves nothing).
+pub fn rules(ops: &[Op]) -> Vec<Rule> {
+    let mut rules = Vec::new();
+    for op in ops {
+        match op {
+            Op::Replace(k, _) if k == "owner" => rules.push(Rule::ReplaceOwner),
+            Op::Add(k, v) | Op::Replace(k, v) if k == "visibility" => {
+                rules.extend(v.as_str().and_then(policy::visibility_rule));
+            }
+            _ => {}
+        }
+    }
+    if !ops.is_empty() {
+        rules.push(Rule::ModifyImage);
+    }
+    rules
 }
 
 /// Apply `ops` to `img` with Glance's rules; the first refusal stops everything.

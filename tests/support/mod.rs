@@ -112,13 +112,15 @@ pub fn store_of(service: &Service) -> nova_images_proxy::backend::embedded::Embe
     nova_images_proxy::backend::embedded::EmbeddedStore::open(dir.path()).expect("store")
 }
 
-/// An admin context for seeding the embedded store (owner: none, like images
-/// made through an unauthenticated Glance).
+/// An admin context for seeding the embedded store: the images it creates are
+/// owned by the test project.
 pub fn seed_context() -> nova_images_proxy::backend::RequestContext {
     nova_images_proxy::backend::RequestContext {
         token: "admin:admin".into(),
         user_id: "admin".into(),
-        project_id: String::new(),
+        // The images it creates belong to the test project, so that `TOKEN`
+        // (a member of it) may read and change them as Glance's policy allows.
+        project_id: PROJECT.into(),
         roles: vec!["admin".into()],
         request_id: nova_images_proxy::request_id::mint(),
     }

@@ -30,7 +30,9 @@ pub async fn load(store: &EmbeddedStore) -> BackendResult<usize> {
     let ctx = RequestContext {
         token: String::new(),
         user_id: "demo".into(),
-        project_id: String::new(),
+        // Owned by project `demo`: `demo:demo` may change them, other projects
+        // see the public ones only.
+        project_id: "demo".into(),
         roles: vec!["admin".into()],
         request_id: crate::edge::request_id::mint(),
     };

@@ -2,26 +2,10 @@
 //! marker and limit, with Glance's error messages.
 
 use super::db::Record;
+use super::policy;
 use crate::backend::{BackendError, Image, RequestContext};
 
 use crate::backend::error::{bad_marker, bad_request};
-
-/// Whether `ctx` may see the image at all (Glance's visibility rules; without an
-/// owner, as images made by an unauthenticated Glance, everyone may).
-pub fn visible(rec: &Record, ctx: &RequestContext) -> bool {
-    let img = &rec.image;
-    ctx.is_admin()
-        || matches!(img.visibility.as_str(), "public" | "community")
-        || img.owner.is_none()
-        || img.owner.as_deref() == Some(ctx.project_id.as_str())
-}
-
-/// Whether the image shows in a list without a `visibility` filter: community
-/// images only show for their owner.
-fn listed_by_default(rec: &Record, ctx: &RequestContext) -> bool {
-    rec.image.visibility != "community"
-        || (rec.image.owner.is_some() && rec.image.owner.as_deref() == Some(&ctx.project_id))
-}
 
 enum Op {
     Eq,
@@ -158,6 +142,7 @@ pub fn select(
     marker: Option<&str>,
     limit: Option<u64>,
 ) -> Result<Vec<Image>, BackendError> {
+    policy::may_list(ctx)?;
     let preds: Vec<Pred> = filters.iter().map(|(k, v)| predicate(k, v)).collect::<Result<_, _>>()?;
     let has_visibility = filters.iter().any(|(k, _)| k == "visibility");
     let mut start = 0;
@@ -166,14 +151,14 @@ pub fn select(
     if let Some(m) = marker {
         let pos = records
             .iter()
-            .position(|r| r.image.id == m && visible(r, ctx))
+            .position(|r| r.image.id == m && policy::can_see(&r.image, ctx))
             .ok_or_else(|| bad_marker(m))?;
         start = pos + 1;
     }
     let limit = usize::try_from(limit.unwrap_or(u64::MAX)).unwrap_or(usize::MAX);
     Ok(records[start..]
         .iter()
-        .filter(|r| visible(r, ctx) && (has_visibility || listed_by_default(r, ctx)))
+        .filter(|r| policy::listed(&r.image, ctx, has_visibility))
         .filter(|r| preds.iter().all(|p| p(r)))
         .take(limit)
         .map(|r| r.image.clone())

@@ -12,6 +12,7 @@ mod data;
 mod db;
 pub mod demo;
 pub mod filters;
+pub mod policy;
 
 use super::error::{conflict, forbidden, not_found};
 use super::{
@@ -24,6 +25,7 @@ use data::file_stream;
 use db::Record;
 use futures_util::{Stream, StreamExt};
 use md5::Md5;
+use policy::Rule;
 use rusqlite::Connection;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha512};
@@ -203,12 +205,19 @@ impl EmbeddedStore {
         self.inner.dir.join("images").join(id)
     }
 
-    /// Create an image (`queued`, no data). 409 if the id was ever used.
+    /// Create an image (`queued`, no data). 409 if the id was ever used;
+    /// Glance's `add_image` and visibility rules first.
     pub async fn create(&self, ctx: &RequestContext, new: NewImage) -> BackendResult<Image> {
         let owner = new
             .owner
             .clone()
             .or_else(|| (!ctx.project_id.is_empty()).then(|| ctx.project_id.clone()));
+        let proposed = Image {
+            owner: owner.clone(),
+            visibility: new.visibility.clone().unwrap_or_else(|| "shared".into()),
+            ..Default::default()
+        };
+        policy::enforce_create(&proposed, ctx)?;
         self.write(move |conn| {
             let id = new.id.clone().unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
             if db::get(conn, &id)?.is_some() {
@@ -242,28 +251,37 @@ impl EmbeddedStore {
         .await
     }
 
-    /// The live, visible record of `id`, or Glance's 404.
+    /// The live record of `id` as Glance's image repository finds it (the
+    /// database's visibility), or Glance's 404.
     fn live(conn: &Connection, ctx: &RequestContext, id: &str) -> BackendResult<Record> {
         match db::get(conn, id)? {
-            Some(r) if !r.deleted && filters::visible(&r, ctx) => Ok(r),
+            Some(r) if !r.deleted && policy::db_visible(&r.image, ctx) => Ok(r),
             _ => Err(not_found(&format!("No image found with ID {id}"))),
         }
     }
 
-    /// Read-modify-write of one image in one transaction: `f` changes the
-    /// image (or refuses with an error, and nothing is written).
+    /// Read-modify-write of one image in one transaction, as Glance's policy
+    /// allows it: `rules` are enforced on the image first (what the call asks
+    /// to do), then `f` changes the image (or refuses with an error), then the
+    /// change itself is checked ([`policy::enforce_change`]); any refusal
+    /// writes nothing.
     pub async fn modify(
         &self,
         ctx: &RequestContext,
         id: &str,
+        rules: &[Rule],
         f: impl FnOnce(&mut Image) -> BackendResult<()> + Send + 'static,
     ) -> BackendResult<Image> {
-        let (ctx, id) = (ctx.clone(), id.to_string());
+        let (ctx, id, rules) = (ctx.clone(), id.to_string(), rules.to_vec());
         self.write(move |conn| {
             let before = Self::live(conn, &ctx, &id)?.image;
+            for rule in rules {
+                policy::enforce(rule, &before, &ctx)?;
+            }
             let mut after = before.clone();
             f(&mut after)?;
             after.id = before.id.clone();
+            policy::enforce_change(&before, &after, &ctx)?;
             if after != before {
                 db::update(conn, &before, &after)?;
             }
@@ -274,7 +292,8 @@ impl EmbeddedStore {
 
     /// `deactivate` (active → deactivated) or `reactivate` (deactivated → active).
     pub async fn set_active(&self, ctx: &RequestContext, id: &str, active: bool) -> BackendResult<Image> {
-        self.modify(ctx, id, move |img| {
+        let rule = if active { Rule::Reactivate } else { Rule::Deactivate };
+        self.modify(ctx, id, &[rule], move |img| {
             match (img.status.as_str(), active) {
                 ("active", false) => img.status = "deactivated".into(),
                 ("deactivated", true) => img.status = "active".into(),
@@ -298,7 +317,7 @@ impl EmbeddedStore {
         E: std::fmt::Display,
     {
         let id_owned = id.to_string();
-        self.modify(ctx, id, |img| {
+        self.modify(ctx, id, &[Rule::UploadImage], |img| {
             if img.status != "queued" {
                 return Err(conflict(&format!(
                     "Image status transition from {} to saving is not allowed",
@@ -343,7 +362,7 @@ impl EmbeddedStore {
         .await;
         match result {
             Ok((size, checksum, hash, head)) => {
-                self.modify(ctx, &id_owned, move |img| {
+                self.modify(ctx, &id_owned, &[Rule::UploadImage], move |img| {
                     img.status = "active".into();
                     img.size = Some(size);
                     img.virtual_size = virtual_size(img.disk_format.as_deref(), size, &head);
@@ -357,7 +376,7 @@ impl EmbeddedStore {
             Err(e) => {
                 let _ = tokio::fs::remove_file(&staging).await;
                 let _ = self
-                    .modify(ctx, &id_owned, |img| {
+                    .modify(ctx, &id_owned, &[Rule::UploadImage], |img| {
                         img.status = "queued".into();
                         Ok(())
                     })
@@ -367,9 +386,11 @@ impl EmbeddedStore {
         }
     }
 
-    /// The data file of an active image (Glance: 403 deactivated, 404 otherwise).
+    /// The data file of an active image (Glance: `download_image`, then 403
+    /// deactivated, 204 no data).
     pub async fn open_file(&self, ctx: &RequestContext, id: &str) -> BackendResult<ImageFile> {
         let image = ImageBackend::get(self, ctx, id).await?;
+        policy::enforce(Rule::DownloadImage, &image, ctx)?;
         match image.status.as_str() {
             "active" => Ok(ImageFile {
                 path: self.file_path(&image.id),
@@ -444,7 +465,7 @@ impl ImageBackend for EmbeddedStore {
     async fn get(&self, ctx: &RequestContext, id: &str) -> BackendResult<Image> {
         let catalog = self.catalog().await?;
         match catalog.get(id) {
-            Some(r) if filters::visible(r, ctx) => Ok(r.image.clone()),
+            Some(r) if policy::can_see(&r.image, ctx) => Ok(r.image.clone()),
             _ => Err(not_found(&format!("No image found with ID {id}"))),
         }
     }
@@ -472,6 +493,7 @@ impl ImageBackend for EmbeddedStore {
         let (c, i) = (ctx.clone(), id.to_string());
         self.write(move |conn| {
             let rec = Self::live(conn, &c, &i)?;
+            policy::enforce(Rule::DeleteImage, &rec.image, &c)?;
             if rec.image.protected {
                 return Err(forbidden(&format!("Image {i} is protected and cannot be deleted.")));
             }
@@ -500,7 +522,7 @@ impl ImageBackend for EmbeddedStore {
         // Glance strips white space around the property names of JSON-patch
         // paths (`_decode_json_pointer`); so does the store.
         let key = |k: &str| crate::edge::pyjson::py_strip(k).to_string();
-        self.modify(ctx, id, move |img| {
+        self.modify(ctx, id, &[Rule::ModifyImage], move |img| {
             let props = &mut img.properties;
             match change {
                 PropertyChange::Merge(set) => {
