@@ -223,7 +223,7 @@ async fn private_image(service: &support::Service, owner: &str) -> String {
         visibility: Some("private".into()),
         disk_format: Some("raw".into()),
         container_format: Some("bare".into()),
-        owner: Some(owner.to_string()),
+        owner: Some(Some(owner.to_string())),
         ..Default::default()
     };
     support::store_of(service)
@@ -808,7 +808,7 @@ async fn glance_v1_reads_authenticate_with_keystone_too() {
                 id: Some(id.clone()),
                 name: Some("v1-keystone".into()),
                 visibility: Some("private".into()),
-                owner: Some(ks.demo_project_id.clone()),
+                owner: Some(Some(ks.demo_project_id.clone())),
                 ..Default::default()
             },
         )

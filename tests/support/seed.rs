@@ -192,6 +192,7 @@ pub fn new_image(body: &Map<String, Value>) -> nova_images_proxy::backend::embed
         match k.as_str() {
             "id" => new.id = s,
             "name" => new.name = s,
+            "owner" => new.owner = Some(s),
             "visibility" => new.visibility = s,
             "protected" => new.protected = v.as_bool().unwrap_or(false),
             "os_hidden" => new.os_hidden = v.as_bool().unwrap_or(false),

@@ -45,8 +45,9 @@ pub struct NewImage {
     pub disk_format: Option<String>,
     pub min_ram: i64,
     pub min_disk: i64,
-    /// `None`: the requester's project.
-    pub owner: Option<String>,
+    /// `None`: the requester's project; `Some(None)`: no owner (Glance's
+    /// `"owner": null`).
+    pub owner: Option<Option<String>>,
     pub tags: Vec<String>,
     pub properties: Map<String, Value>,
 }
@@ -211,7 +212,7 @@ impl EmbeddedStore {
         let owner = new
             .owner
             .clone()
-            .or_else(|| (!ctx.project_id.is_empty()).then(|| ctx.project_id.clone()));
+            .unwrap_or_else(|| (!ctx.project_id.is_empty()).then(|| ctx.project_id.clone()));
         let proposed = Image {
             owner: owner.clone(),
             visibility: new.visibility.clone().unwrap_or_else(|| "shared".into()),
