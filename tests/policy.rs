@@ -160,7 +160,11 @@ fn embedded_side(keystone: &str) -> Side {
         .to_string_lossy()
         .into_owned();
     let mut all = refs(&pairs);
-    all.extend([("embedded.data_dir", dir.as_str()), ("embedded.demo_images", "false")]);
+    all.extend([
+        ("embedded.enabled", "true"),
+        ("embedded.data_dir", dir.as_str()),
+        ("embedded.demo_images", "false"),
+    ]);
     let image = support::start_image_listener(support::settings(&all));
     Side {
         name: "embedded store",

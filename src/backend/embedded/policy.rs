@@ -156,7 +156,8 @@ pub fn visibility_rule(visibility: &str) -> Option<Rule> {
 /// visibility rule of the proposed visibility.
 pub fn enforce_create(proposed: &Image, ctx: &RequestContext) -> BackendResult<()> {
     let owner_ok = proposed.owner.as_deref().unwrap_or("") == ctx.project_id;
-    if !is_admin(ctx) && !(has_role(ctx, "member") && owner_ok && !ctx.project_id.is_empty()) {
+    let member_of_owner = has_role(ctx, "member") && owner_ok && !ctx.project_id.is_empty();
+    if !(is_admin(ctx) || member_of_owner) {
         return Err(match &proposed.owner {
             Some(o) if !owner_ok => forbidden(&format!("You are not permitted to create images owned by '{o}'")),
             _ => unauthorized("add_image"),
