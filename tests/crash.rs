@@ -69,7 +69,12 @@ async fn acknowledged_metadata_writes_survive_sigkill() {
                 }
             }));
         }
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        // Kill once writes are flowing (a few acknowledged), however loaded the machine.
+        let flowing = std::time::Instant::now();
+        while acked.lock().unwrap().len() < 8 && flowing.elapsed() < Duration::from_secs(20) {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
         proc.child.kill().expect("SIGKILL");
         proc.child.wait().unwrap();
         for t in tasks {
