@@ -1,8 +1,8 @@
 //! The image calls of Glance v2: list, create, patch, tags.
 
-use crate::backend::embedded::policy::Rule;
 use super::error::V2Error;
 use super::{content_type, host_url, json_response, no_content, patch, schema, view, Answer, Call};
+use crate::backend::embedded::policy::Rule;
 use crate::backend::embedded::NewImage;
 use crate::backend::error::not_found;
 use crate::backend::{BackendError, Image, ImageBackend, ListOptions, ListQuery};
