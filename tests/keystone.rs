@@ -86,23 +86,8 @@ impl Ks {
     }
 
     async fn token(&self, user: &str, password: &str, project: &str) -> Token {
-        let body = json!({"auth": {
-            "identity": {"methods": ["password"], "password": {"user": {
-                "name": user, "domain": {"name": self.domain}, "password": password}}},
-            "scope": {"project": {"name": project, "domain": {"name": self.domain}}}}});
-        let r = support::client()
-            .post(format!("{}/auth/tokens?nocatalog", self.url))
-            .header("Content-Type", "application/json")
-            .body(body.to_string())
-            .send()
-            .await
-            .expect("Keystone answers");
-        assert_eq!(r.status().as_u16(), 201, "password auth of {user}");
-        let id = r.headers()["x-subject-token"].to_str().unwrap().to_string();
-        Token {
-            id,
-            body: serde_json::from_slice(&r.bytes().await.unwrap()).unwrap(),
-        }
+        let (id, body) = support::password_token(&self.url, &self.domain, user, password, project).await;
+        Token { id, body }
     }
 
     async fn member(&self) -> Token {

@@ -65,19 +65,9 @@ impl Tokens {
 
     async fn issue(url: &str) -> Tokens {
         let token = |user: String, password: String, project: String| async move {
-            let body = json!({"auth": {
-                "identity": {"methods": ["password"], "password": {"user": {
-                    "name": user, "domain": {"id": "default"}, "password": password}}},
-                "scope": {"project": {"name": project, "domain": {"id": "default"}}}}});
-            let r = support::client()
-                .post(format!("{url}/auth/tokens?nocatalog"))
-                .header("Content-Type", "application/json")
-                .body(body.to_string())
-                .send()
+            support::password_token(url, "Default", &user, &password, &project)
                 .await
-                .expect("Keystone answers");
-            assert_eq!(r.status().as_u16(), 201, "password auth of {user}");
-            r.headers()["x-subject-token"].to_str().unwrap().to_string()
+                .0
         };
         let demo = var("NIP_KEYSTONE_DEMO_PROJECT");
         Tokens {

@@ -243,3 +243,28 @@ pub async fn glance_create(client: &reqwest::Client, glance: &str, body: &serde_
         .expect("create");
     assert_eq!(r.status().as_u16(), 201);
 }
+
+/// A token issued by the Keystone at `url` (`…/v3`) to `user` for `project`,
+/// both in the domain named `domain` (password auth), with the body it came with.
+pub async fn password_token(
+    url: &str,
+    domain: &str,
+    user: &str,
+    password: &str,
+    project: &str,
+) -> (String, serde_json::Value) {
+    let body = serde_json::json!({"auth": {
+        "identity": {"methods": ["password"], "password": {"user": {
+            "name": user, "domain": {"name": domain}, "password": password}}},
+        "scope": {"project": {"name": project, "domain": {"name": domain}}}}});
+    let r = client()
+        .post(format!("{url}/auth/tokens?nocatalog"))
+        .header("Content-Type", "application/json")
+        .body(body.to_string())
+        .send()
+        .await
+        .expect("Keystone answers");
+    assert_eq!(r.status().as_u16(), 201, "password auth of {user}");
+    let id = r.headers()["x-subject-token"].to_str().unwrap().to_string();
+    (id, serde_json::from_slice(&r.bytes().await.unwrap()).unwrap())
+}
