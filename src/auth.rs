@@ -11,6 +11,7 @@
 //! turn an [`AuthError`] into their own 401 or 503.
 
 pub mod keystone;
+pub mod token;
 
 use crate::backend::RequestContext;
 use crate::config::AuthSettings;
