@@ -20,11 +20,11 @@
 //! refused once its cache entry is gone, as with keystonemiddleware. Tokens are
 //! never logged; log lines name a token by the first 16 hex digits of its hash.
 
+pub use super::token::{token_key, token_tag, Identity, TokenCache, TokenKey, Verdict};
 use super::AuthError;
 use crate::config::AuthSettings;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
-pub use super::token::{token_key, token_tag, Identity, TokenCache, TokenKey, Verdict};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
