@@ -39,6 +39,13 @@ pub fn identified(req: &HttpRequest, ctx: RequestContext) -> RequestContext {
     ctx
 }
 
+/// `(user_id, project_id)` of the request, once a surface has authenticated it.
+pub fn caller(req: &HttpRequest) -> Option<(String, String)> {
+    req.extensions()
+        .get::<Caller>()
+        .map(|c| (c.user_id.clone(), c.project_id.clone()))
+}
+
 /// Whether proxy headers are trusted for the client address (app data).
 #[derive(Clone, Copy, Debug)]
 pub struct TrustProxyHeaders(pub bool);

@@ -4,6 +4,7 @@
 use crate::nova::microversion::{Version, NOVA_MAX};
 use std::path::PathBuf;
 
+pub mod deprecation;
 mod sections;
 pub mod validate;
 
@@ -89,6 +90,7 @@ impl Settings {
             ("auth", self.auth != new.auth),
             ("oslo_middleware", self.oslo_middleware != new.oslo_middleware),
             ("embedded", self.embedded != new.embedded),
+            ("usage", self.usage != new.usage),
         ]
         .into_iter()
         .filter_map(|(name, differs)| differs.then_some(name))

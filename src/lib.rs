@@ -12,6 +12,7 @@ pub mod glance_v2;
 pub mod health;
 pub mod logfmt;
 pub mod metrics;
+pub mod migration;
 pub mod notify;
 pub mod nova;
 pub mod server;
@@ -32,16 +33,22 @@ pub fn authenticator(settings: &config::Settings) -> Result<auth::Authenticator,
 /// Everything the compute listener needs.
 pub fn nova_state(
     settings: config::Settings,
-    backend: Arc<dyn backend::ImageBackend>,
+    backends: &Backends,
     auth: auth::Authenticator,
 ) -> web::Data<nova::NovaState> {
-    web::Data::new(nova::NovaState::new(settings, backend, auth))
+    web::Data::new(nova::NovaState::new(
+        settings,
+        backends.backend.clone(),
+        auth,
+        backends.migration.clone(),
+    ))
 }
 
 /// Configure the compute listener's app: every request goes to Nova's router.
 pub fn configure_compute(state: web::Data<nova::NovaState>) -> impl FnOnce(&mut web::ServiceConfig) {
     move |cfg: &mut web::ServiceConfig| {
         let health = health::Health::new(&state.settings, state.backend.clone());
+        cfg.app_data(state.migration.clone());
         cfg.app_data(state).app_data(web::PayloadConfig::new(usize::MAX));
         healthcheck(cfg, health);
         cfg.default_service(web::to(nova::entry));
@@ -68,6 +75,8 @@ pub struct ImageState {
     pub embedded: Option<backend::embedded::EmbeddedStore>,
     /// Who a token stands for (shared with the compute listener).
     pub auth: auth::Authenticator,
+    /// Usage accounting and brownouts of the deprecated surfaces (shared with the compute listener).
+    pub migration: migration::Migration,
 }
 
 pub fn image_state(settings: &config::Settings, backends: &Backends, auth: auth::Authenticator) -> ImageState {
@@ -76,6 +85,7 @@ pub fn image_state(settings: &config::Settings, backends: &Backends, auth: auth:
         backend: backends.backend.clone(),
         embedded: backends.embedded.clone(),
         auth,
+        migration: backends.migration.clone(),
     }
 }
 
@@ -86,7 +96,14 @@ pub fn image_state(settings: &config::Settings, backends: &Backends, auth: auth:
 pub fn configure_image(state: ImageState) -> impl FnOnce(&mut web::ServiceConfig) {
     move |cfg: &mut web::ServiceConfig| {
         healthcheck(cfg, health::Health::new(&state.settings, state.backend.clone()));
-        glance_v1::configure(cfg, state.backend.clone(), state.settings.clone(), state.auth.clone());
+        cfg.app_data(state.migration.clone());
+        glance_v1::configure(
+            cfg,
+            state.backend.clone(),
+            state.settings.clone(),
+            state.auth.clone(),
+            state.migration.clone(),
+        );
         if let Some(store) = state.embedded.clone() {
             glance_v2::configure(cfg, store, state.settings.clone(), state.auth.clone());
         }
@@ -98,6 +115,9 @@ pub fn configure_image(state: ImageState) -> impl FnOnce(&mut web::ServiceConfig
 pub struct Backends {
     pub backend: Arc<dyn backend::ImageBackend>,
     pub embedded: Option<backend::embedded::EmbeddedStore>,
+    /// Usage accounting and brownouts of the deprecated surfaces; the counts
+    /// are kept in the embedded store's database.
+    pub migration: migration::Migration,
 }
 
 /// The backend named by the settings: a Glance at `glance.url`, else the
@@ -110,9 +130,11 @@ pub async fn build_backend(settings: &config::Settings) -> Result<Backends, Stri
             let n = backend::embedded::demo::load(&store).await.map_err(|e| e.to_string())?;
             tracing::info!(images = n, "loaded demo images into the new store");
         }
+        let migration = migration::Migration::new(settings, Some(&dir.join("images.sqlite")))?;
         return Ok(Backends {
             backend: Arc::new(store.clone()),
             embedded: Some(store),
+            migration,
         });
     }
     let glance = backend::glance::GlanceBackend::new(backend::glance::GlanceSettings {
@@ -126,5 +148,6 @@ pub async fn build_backend(settings: &config::Settings) -> Result<Backends, Stri
     Ok(Backends {
         backend: Arc::new(glance),
         embedded: None,
+        migration: migration::Migration::new(settings, None)?,
     })
 }

@@ -37,6 +37,36 @@ struct Cli {
     /// HTTP worker threads; 0 = one per core (server.workers).
     #[arg(long, value_name = "N")]
     workers: Option<usize>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(clap::Subcommand, Debug)]
+enum Command {
+    /// Who still calls the deprecated APIs: the `/usage` tables of the given
+    /// replicas' metrics listeners, merged.
+    Usage(nova_images_proxy::migration::cli::UsageArgs),
+}
+
+/// `nova-images-proxy usage …`: print the merged table; exit 1 when a replica fails.
+fn usage_command(args: &nova_images_proxy::migration::cli::UsageArgs) -> std::process::ExitCode {
+    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("nova-images-proxy usage: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(nova_images_proxy::migration::cli::run(args)) {
+        Ok(out) => {
+            println!("{}", out.trim_end());
+            std::process::ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("nova-images-proxy usage: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
 }
 
 impl Cli {
@@ -68,6 +98,9 @@ impl Cli {
 fn main() -> std::process::ExitCode {
     nova_images_proxy::tls::install_default_provider();
     let cli = Cli::parse();
+    if let Some(Command::Usage(args)) = &cli.command {
+        return usage_command(args);
+    }
     let overrides = cli.overrides();
     let settings = match Settings::load(&overrides) {
         Ok(s) => s,
@@ -161,7 +194,14 @@ fn main() -> std::process::ExitCode {
         let image_scheme = if image_tls.is_some() { "https" } else { "http" };
         let (compute_tls, image_tls) = (with_tls(compute_tls), with_tls(image_tls));
         let image_state = nova_images_proxy::image_state(&settings, &backends, authenticator.clone());
-        let state = nova_images_proxy::nova_state(settings.clone(), backends.backend, authenticator);
+        let migration = backends.migration.clone();
+        migration.spawn_flusher(std::time::Duration::from_secs_f64(settings.usage.flush_secs));
+        let admin = nova_images_proxy::migration::admin::Admin {
+            migration: migration.clone(),
+            auth: authenticator.clone(),
+            keystone: settings.auth.strategy == "keystone",
+        };
+        let state = nova_images_proxy::nova_state(settings.clone(), &backends, authenticator);
         let mut addrs = vec![(compute_listener.local_addr()?, compute_scheme)];
         let compute = nova_images_proxy::server::compute_on(&settings, state, compute_listener, compute_tls)?;
         tracing::info!(compute = %bind, scheme = compute_scheme, "compute listener (Nova images API) ready");
@@ -185,14 +225,17 @@ fn main() -> std::process::ExitCode {
         };
         let metrics = match metrics_listener {
             Some(listener) => {
-                let server = nova_images_proxy::metrics::server(listener)?;
+                let server = nova_images_proxy::metrics::server(listener, Some(admin))?;
                 handles.push(server.handle());
-                tracing::info!(metrics = %metrics_bind, "metrics listener ready: GET /metrics (Prometheus text format)");
+                tracing::info!(
+                    metrics = %metrics_bind,
+                    "metrics listener ready: GET /metrics (Prometheus text format), GET /usage (deprecated API usage)"
+                );
                 Some(server)
             }
             None => None,
         };
-        tokio::spawn(signals(handles, certs, overrides, settings, log_reload));
+        tokio::spawn(signals(handles, certs, overrides, settings, log_reload, migration.clone()));
         // Apart from the listeners: a stop before readiness must not wait for it.
         let ready = tokio::spawn(async move {
             match nova_images_proxy::notify::wait_until_serving(&addrs, std::time::Duration::from_secs(30)).await {
@@ -208,6 +251,7 @@ fn main() -> std::process::ExitCode {
         };
         let (a, b, c) = futures_util::future::join3(compute, optional(image), optional(metrics)).await;
         ready.abort();
+        migration.flush().await;
         tracing::info!("stopped");
         a.and(b).and(c)
     });
@@ -237,6 +281,7 @@ async fn signals(
     overrides: Overrides,
     mut current: Settings,
     log_reload: LogReload,
+    migration: nova_images_proxy::migration::Migration,
 ) {
     use tokio::signal::unix::{signal, SignalKind};
     let (Ok(mut term), Ok(mut int), Ok(mut quit), Ok(mut hup)) = (
@@ -288,6 +333,7 @@ async fn signals(
             None => {
                 nova_images_proxy::notify::reloading();
                 current = reload_settings(&overrides, current, &log_reload);
+                migration.reload(&current.deprecation);
                 reload_certificates(&certs);
                 nova_images_proxy::notify::reloaded();
             }

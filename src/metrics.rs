@@ -50,6 +50,13 @@ pub struct ResultLabels {
     pub result: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DeprecatedLabels {
+    pub surface: &'static str,
+    pub endpoint: &'static str,
+    pub client: String,
+}
+
 /// Every metric of the service.
 pub struct Metrics {
     registry: Registry,
@@ -61,6 +68,9 @@ pub struct Metrics {
     pub backend_duration: Family<OperationLabels, Histogram>,
     pub backend_retries: Family<OperationLabels, Counter>,
     pub keystone_validations: Family<ResultLabels, Counter>,
+    pub deprecated_calls: Family<DeprecatedLabels, Counter>,
+    /// The clients with a `client` label of their own (the first ones seen).
+    deprecated_clients: std::sync::Mutex<std::collections::HashSet<String>>,
 }
 
 static METRICS: OnceLock<Metrics> = OnceLock::new();
@@ -133,6 +143,13 @@ impl Metrics {
             "Token validations (auth.strategy = keystone), by result: cache_hit, valid, invalid, unavailable",
             keystone_validations.clone(),
         );
+        let deprecated_calls = Family::<DeprecatedLabels, Counter>::default();
+        registry.register(
+            "deprecated_calls",
+            "Calls of the deprecated surfaces (surface nova or glance_v1), by endpoint and client \
+             (product/version from User-Agent; past usage.metrics_clients distinct clients: other)",
+            deprecated_calls.clone(),
+        );
         registry.register(
             "build",
             "The running build",
@@ -148,7 +165,29 @@ impl Metrics {
             backend_duration,
             backend_retries,
             keystone_validations,
+            deprecated_calls,
+            deprecated_clients: Default::default(),
         }
+    }
+
+    /// Count a deprecated call; `client` keeps its own label if it is one of
+    /// the first `max_clients` seen, else it is counted as `other`.
+    pub fn deprecated_call(&self, surface: &'static str, endpoint: &'static str, client: &str, max_clients: usize) {
+        let client = {
+            let mut seen = self.deprecated_clients.lock().unwrap_or_else(|e| e.into_inner());
+            if seen.contains(client) || (seen.len() < max_clients && seen.insert(client.to_string())) {
+                client.to_string()
+            } else {
+                "other".to_string()
+            }
+        };
+        self.deprecated_calls
+            .get_or_create(&DeprecatedLabels {
+                surface,
+                endpoint,
+                client,
+            })
+            .inc();
     }
 
     /// The text exposition of every metric.
@@ -269,17 +308,25 @@ async fn exposition() -> HttpResponse {
         .body(body)
 }
 
-/// The metrics listener: `GET /metrics` on `listener`, one worker.
-pub fn server(listener: std::net::TcpListener) -> std::io::Result<actix_web::dev::Server> {
+/// The metrics listener: `GET /metrics` on `listener`, one worker; with
+/// `admin`, also `GET /usage` ([`crate::migration::admin`]).
+pub fn server(
+    listener: std::net::TcpListener,
+    admin: Option<crate::migration::admin::Admin>,
+) -> std::io::Result<actix_web::dev::Server> {
     enable();
-    Ok(
-        HttpServer::new(|| App::new().route("/metrics", web::get().to(exposition)))
-            .workers(1)
-            .disable_signals()
-            .shutdown_timeout(1)
-            .listen(listener)?
-            .run(),
-    )
+    Ok(HttpServer::new(move || {
+        let app = App::new().route("/metrics", web::get().to(exposition));
+        match admin.clone() {
+            Some(admin) => app.configure(|cfg| crate::migration::admin::configure(cfg, admin)),
+            None => app,
+        }
+    })
+    .workers(1)
+    .disable_signals()
+    .shutdown_timeout(1)
+    .listen(listener)?
+    .run())
 }
 
 #[cfg(test)]

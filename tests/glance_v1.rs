@@ -849,8 +849,10 @@ async fn a_download_that_breaks_off_is_aborted_not_truncated() {
     for error in [true, false] {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
+        let settings = support::settings(&[]);
         let state = nova_images_proxy::ImageState {
-            settings: std::sync::Arc::new(support::settings(&[])),
+            migration: nova_images_proxy::migration::Migration::new(&settings, None).expect("migration"),
+            settings: std::sync::Arc::new(settings),
             backend: std::sync::Arc::new(Breaking { error }),
             embedded: None,
             auth: nova_images_proxy::auth::Authenticator::NoAuth2,

@@ -14,6 +14,8 @@ pub struct Settings {
     pub embedded: EmbeddedSettings,
     pub log: LogSettings,
     pub oslo_middleware: OsloMiddlewareSettings,
+    pub usage: super::deprecation::UsageSettings,
+    pub deprecation: super::deprecation::DeprecationSettings,
 }
 
 #[derive(Clone, Debug, PartialEq, Deserialize)]

@@ -28,6 +28,8 @@ pub fn settings(s: &Settings) -> Result<(), ConfigError> {
     auth(s)?;
     glance(s)?;
     backend_choice(s)?;
+    super::deprecation::validate_usage(&s.usage)?;
+    super::deprecation::validate(&s.deprecation)?;
     if tracing_subscriber::EnvFilter::try_new(&s.log.level).is_err() {
         return Err(refuse(
             "log.level",

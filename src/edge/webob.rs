@@ -81,6 +81,10 @@ fn title_and_explanation(status: u16) -> (&'static str, &'static str) {
             "The server has waited too long for the request to be sent by the client.",
         ),
         409 => ("Conflict", "There was a conflict when trying to complete your request."),
+        410 => (
+            "Gone",
+            "This resource is no longer available.  No forwarding address is given.",
+        ),
         413 => (
             "Request Entity Too Large",
             "The body of your request was too large for this server.",

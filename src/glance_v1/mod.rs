@@ -54,11 +54,16 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
+/// The detail of the 410 page a Glance v1 call gets during a brownout or
+/// after retirement (`deprecation` settings), after webob's explanation.
+pub const GONE_V1: &str = "The Glance v1 API is being retired: use the Glance v2 API.";
+
 /// What the v1 handlers need.
 pub struct V1State {
     pub backend: Arc<dyn ImageBackend>,
     pub settings: Arc<Settings>,
     pub auth: auth::Authenticator,
+    pub migration: crate::migration::Migration,
 }
 
 /// Register the Glance v1 routes (everything under `/v1`).
@@ -67,11 +72,13 @@ pub fn configure(
     backend: Arc<dyn ImageBackend>,
     settings: Arc<Settings>,
     auth: auth::Authenticator,
+    migration: crate::migration::Migration,
 ) {
     cfg.app_data(web::Data::new(V1State {
         backend,
         settings,
         auth,
+        migration,
     }))
     .service(web::resource(["/v1", "/v1/{tail:.*}"]).to(entry));
 }
@@ -116,6 +123,14 @@ pub async fn entry(req: HttpRequest, payload: web::Payload, state: web::Data<V1S
         }
     };
     let path = crate::edge::decoded_path(&req);
+    if !matches!(route(&path), Route::Unknown)
+        && state
+            .migration
+            .stage(crate::migration::Surface::GlanceV1, &ctx.project_id)
+            != crate::migration::Stage::Served
+    {
+        return V1Error::Page(HttpError::positional(410, GONE_V1)).into_response(&req, &rid);
+    }
     let method = req.method().clone();
     let backend = state.backend.as_ref();
     let result = match (route(&path), &method) {

@@ -36,10 +36,17 @@ pub struct NovaState {
     pub max_version: Version,
     /// Base of `alternate` links: the image endpoint with `glance_link_prefix` applied.
     pub glance_link_base: String,
+    /// Brownouts and retirement of this surface.
+    pub migration: crate::migration::Migration,
 }
 
 impl NovaState {
-    pub fn new(settings: Settings, backend: Arc<dyn ImageBackend>, auth: auth::Authenticator) -> Self {
+    pub fn new(
+        settings: Settings,
+        backend: Arc<dyn ImageBackend>,
+        auth: auth::Authenticator,
+        migration: crate::migration::Migration,
+    ) -> Self {
         let max_version = settings.max_version();
         // The embedded store's image API is the image listener.
         let image_url = match backend.public_image_url() {
@@ -58,6 +65,7 @@ impl NovaState {
             auth,
             max_version,
             glance_link_base,
+            migration,
         }
     }
 }

@@ -66,6 +66,7 @@ async fn stages(
     let body = json_body(req.method(), body::content_length(req), &raw_body)?;
     project_check(&route, &ctx)?;
     version_gate(&route.endpoint, version)?;
+    migration_gate(state, &ctx)?;
     let links = links(req, state, target, &ctx);
     let app_url = links.app_url.clone();
     let call = Call {
@@ -221,6 +222,21 @@ pub fn version_gate(endpoint: &Endpoint, version: Version) -> Result<(), NovaErr
         return Err(NovaError::Fault(Fault::resource_not_found()));
     }
     Ok(())
+}
+
+/// Real Nova 34's answer for a removed API (its controllers raise webob's
+/// `HTTPGone`; captured in `tests/fixtures/nova-410`): the answer of a
+/// deprecated call during a brownout or after retirement.
+pub const GONE: &str = "This resource is no longer available. No forwarding address is given.";
+
+/// `[deprecation]`: a brownout or retirement refuses the call here, after
+/// everything Nova checks before a handler runs (so a bad request still gets
+/// its 400) and before anything is read or written.
+pub fn migration_gate(state: &NovaState, ctx: &RequestContext) -> Result<(), NovaError> {
+    match state.migration.stage(crate::migration::Surface::Nova, &ctx.project_id) {
+        crate::migration::Stage::Served => Ok(()),
+        crate::migration::Stage::Brownout | crate::migration::Stage::Retired => Err(NovaError::fault(410, GONE)),
+    }
 }
 
 /// The bases of the links in the answer.

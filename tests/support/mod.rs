@@ -138,7 +138,7 @@ impl Drop for Service {
 pub fn start(settings: Settings) -> Service {
     serve(settings, |settings, backends, listener| {
         let auth = nova_images_proxy::authenticator(settings).expect("authenticator");
-        let state = nova_images_proxy::nova_state(settings.clone(), backends.backend, auth);
+        let state = nova_images_proxy::nova_state(settings.clone(), &backends, auth);
         nova_images_proxy::server::compute(settings, state, listener)
     })
 }
