@@ -148,7 +148,7 @@ async fn real_clients_appear_in_usage_the_cli_and_metrics_and_survive_a_restart(
     let data = tempfile::tempdir().unwrap();
     let svc = start(data.path(), &[], "usage-clients.log");
     let (compute, image) = (format!("{}/v2.1", svc.proc.compute), svc.proc.image.clone());
-    // The demo images: `demo-raw` is public and owned by project demo.
+    // The demo images: `demo-raw-disk` is public and owned by project demo.
     let listed = support::client()
         .get(format!("{compute}/images"))
         .header("X-Auth-Token", "demo:demo")
@@ -163,9 +163,9 @@ async fn real_clients_appear_in_usage_the_cli_and_metrics_and_survive_a_restart(
         .as_array()
         .unwrap()
         .iter()
-        .find(|i| i["name"] == "demo-raw")
+        .find(|i| i["name"] == "demo-raw-disk")
         .map(|i| i["id"].as_str().unwrap().to_string())
-        .expect("demo-raw");
+        .expect("demo-raw-disk");
     for _ in 0..2 {
         client(&nova, "novaclient", &compute, "alice:demo", &id);
     }

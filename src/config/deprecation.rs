@@ -68,7 +68,6 @@ fn one() -> f64 {
     1.0
 }
 
-
 /// An RFC 3339 time of option `name`.
 pub fn time(name: &str, value: &str) -> Result<DateTime<Utc>, ConfigError> {
     DateTime::parse_from_rfc3339(value.trim())
