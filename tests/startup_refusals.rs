@@ -227,3 +227,36 @@ fn tls_files_are_read_and_checked_first() {
         &["glance.certfile", "glance.keyfile is empty"],
     );
 }
+
+#[test]
+fn a_sunset_before_the_deprecation_is_refused() {
+    assert_refused(
+        &run(
+            &[],
+            &[],
+            Some("[deprecation]\nsince = \"2027-01-01T00:00:00Z\"\nsunset = \"2026-06-30T00:00:00Z\"\n"),
+        ),
+        2,
+        &[
+            "deprecation.sunset = \"2026-06-30T00:00:00Z\"",
+            "earlier than deprecation.since = \"2027-01-01T00:00:00Z\"",
+        ],
+    );
+    assert_refused(
+        &run(&[], &[("NOVA_IMAGES_PROXY__DEPRECATION__SINCE", "next week")], None),
+        2,
+        &["deprecation.since = \"next week\"", "RFC 3339"],
+    );
+    assert_refused(
+        &run(
+            &[],
+            &[],
+            Some("[[deprecation.brownout]]\nstart = \"2027-01-02T10:00:00Z\"\nend = \"2027-01-02T09:00:00Z\"\n"),
+        ),
+        2,
+        &[
+            "deprecation.brownout[0].end = \"2027-01-02T09:00:00Z\"",
+            "not later than its start",
+        ],
+    );
+}

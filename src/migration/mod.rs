@@ -164,7 +164,7 @@ impl Migration {
     pub fn stage(&self, surface: Surface, project: &str) -> Stage {
         let stage = self.policy().stage(project, fastrand::f64);
         if stage != Stage::Served {
-            tracing::info!(
+            tracing::debug!(
                 surface = surface.as_str(),
                 project,
                 stage = stage.as_str(),
