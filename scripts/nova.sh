@@ -5,6 +5,7 @@
 #
 #   scripts/nova.sh install
 #   scripts/nova.sh start --port PORT --state DIR --glance URL [--fresh]
+#                         [--proxy-headers] [--glance-link-prefix URL]
 #   scripts/nova.sh stop  --state DIR
 #
 # Nova is served by uwsgi (nova.wsgi.osapi_compute:application; Nova 34 ships no
@@ -14,6 +15,9 @@
 # takes the place of keystonemiddleware's authtoken and reads `X-Auth-Token:
 # <user>:<project>` tokens (user `admin` has the admin role), so the rest of
 # Nova's stock pipeline runs as in a Keystone deployment.
+# --proxy-headers sets [oslo_middleware] enable_proxy_headers_parsing = true
+# (as behind a TLS-terminating load balancer); --glance-link-prefix sets
+# [api] glance_link_prefix (the base of the images' alternate links).
 #
 # Environment:
 #   NIP_NOVA_VENV     venv to create/use (default: $HOME/.cache/nova-images-proxy/nova-venv)
@@ -60,13 +64,15 @@ cmd_install() {
 }
 
 parse() {
-  PORT="" STATE="" GLANCE="" FRESH=0
+  PORT="" STATE="" GLANCE="" FRESH=0 PROXY_HEADERS=false GLANCE_LINK_PREFIX=""
   while [ $# -gt 0 ]; do
     case "$1" in
       --port) PORT="$2"; shift 2 ;;
       --state) STATE="$2"; shift 2 ;;
       --glance) GLANCE="$2"; shift 2 ;;
       --fresh) FRESH=1; shift ;;
+      --proxy-headers) PROXY_HEADERS=true; shift ;;
+      --glance-link-prefix) GLANCE_LINK_PREFIX="$2"; shift 2 ;;
       *) die "unknown argument: $1" ;;
     esac
   done
@@ -114,6 +120,10 @@ connection = sqlite:///$STATE/nova.sqlite
 api_servers = $GLANCE
 [oslo_concurrency]
 lock_path = $STATE/locks
+[oslo_middleware]
+enable_proxy_headers_parsing = $PROXY_HEADERS
+[api]
+glance_link_prefix = $GLANCE_LINK_PREFIX
 EOF
   # Nova's stock paste file, keystonemiddleware's authtoken replaced.
   sed -e 's/^\[filter:authtoken\]$/[filter:authtoken_keystone]/' "$VENV/etc/nova/api-paste.ini" >"$etc/api-paste.ini"
@@ -197,7 +207,8 @@ cmd_start() {
   local t0 pid; t0="$(now)"
   if pid="$(pid_of "$STATE")"; then
     [ "$FRESH" -eq 1 ] || { echo "nova already up (pid $pid)"; return 0; }
-    cmd_stop --state "$STATE" >/dev/null
+    # In a subshell: cmd_stop parses its own arguments into the same globals.
+    (cmd_stop --state "$STATE") >/dev/null
   fi
   [ "$FRESH" -eq 0 ] || rm -rf "$STATE/nova_api.sqlite" "$STATE/nova.sqlite"
   write_config

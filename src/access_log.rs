@@ -46,9 +46,7 @@ pub fn caller(req: &HttpRequest) -> Option<(String, String)> {
         .map(|c| (c.user_id.clone(), c.project_id.clone()))
 }
 
-/// Whether proxy headers are trusted for the client address (app data).
-#[derive(Clone, Copy, Debug)]
-pub struct TrustProxyHeaders(pub bool);
+pub use crate::edge::forwarded::TrustProxyHeaders;
 
 /// Which listener a request came to (app data; a label of the log line and metrics).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -94,19 +92,8 @@ fn header<'a>(req: &'a HttpRequest, name: &str) -> Option<&'a str> {
 
 /// The client address: the proxy's word for it when trusted, else the peer.
 pub fn client_address(req: &HttpRequest, trust_proxy: bool) -> String {
-    if trust_proxy {
-        if let Some(fwd) = header(req, "forwarded") {
-            let first = fwd.split(',').next().unwrap_or("");
-            let named = first.split(';').find_map(|kv| {
-                let (k, v) = kv.split_once('=')?;
-                k.trim().eq_ignore_ascii_case("for").then(|| v.trim().to_string())
-            });
-            if let Some(addr) = named.filter(|a| !a.is_empty()) {
-                return addr;
-            }
-        } else if let Some(xff) = header(req, "x-forwarded-for").filter(|v| !v.trim().is_empty()) {
-            return xff.trim().to_string();
-        }
+    if let Some(addr) = crate::edge::forwarded::Origin::of(req, trust_proxy).client {
+        return addr;
     }
     req.peer_addr()
         .map(|a| a.ip().to_string())

@@ -244,8 +244,9 @@ pub struct LogSettings {
 #[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OsloMiddlewareSettings {
-    /// Trust `Forwarded` / `X-Forwarded-*` headers set by a proxy in front
-    /// (request logs take the client address from them). Off: ignored.
+    /// Trust `Forwarded` / `X-Forwarded-*` headers set by a proxy in front:
+    /// links take scheme, host and prefix from them, request logs the client
+    /// address (`edge::forwarded`). Off: ignored.
     pub enable_proxy_headers_parsing: bool,
 }
 

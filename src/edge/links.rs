@@ -1,19 +1,45 @@
 //! Where links in answers point: the request's own `scheme://host`, and
 //! Nova's rewriting of a link by a configured prefix.
 
-use actix_web::http::header;
+use crate::edge::forwarded::Origin;
 use actix_web::HttpRequest;
 
-/// `scheme://host` of the request as the service sees it: the `Host` header
-/// (no proxy headers), else `default_host` (a request without `Host`).
+/// `scheme://host` of the request: the `Host` header (or, trusted, the
+/// proxy's word for both), else `default_host` (a request without `Host`).
 pub fn host_url(req: &HttpRequest, default_host: &str) -> String {
-    let host = req
-        .headers()
-        .get(header::HOST)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or(default_host);
-    let scheme = if req.app_config().secure() { "https" } else { "http" };
-    format!("{scheme}://{host}")
+    Origin::trusted_as_configured(req).host_url(default_host)
+}
+
+/// Nova's `common.url_join`: strip `/` from each non-empty part, join with `/`.
+pub fn url_join(parts: &[&str]) -> String {
+    let mut clean: Vec<&str> = parts
+        .iter()
+        .filter(|p| !p.is_empty())
+        .map(|p| p.trim_matches('/'))
+        .collect();
+    if parts.last().is_some_and(|p| p.is_empty()) {
+        clean.push("");
+    }
+    clean.join("/")
+}
+
+/// Nova's `remove_trailing_version_from_href` of an application URL (whose
+/// last segment is the version): the segments before it, `url_join`ed.
+pub fn remove_trailing_version(href: &str) -> String {
+    let (origin, path) = match href.find("://").map(|i| i + 3) {
+        Some(start) => match href[start..].find('/') {
+            Some(slash) => href.split_at(start + slash),
+            None => (href, ""),
+        },
+        None => ("", href),
+    };
+    let head = path.rsplit_once('/').map_or("", |(head, _)| head);
+    let joined = url_join(&[head]);
+    if joined.is_empty() {
+        origin.to_string()
+    } else {
+        format!("{origin}/{joined}")
+    }
 }
 
 /// Nova's `_update_link_prefix`: scheme and host from `prefix`, its path prepended.
@@ -57,6 +83,13 @@ mod tests {
         assert_eq!(host_url(&req, "d:2"), "http://h:1");
         let req = TestRequest::default().to_http_request();
         assert_eq!(host_url(&req, "d:2"), "http://d:2");
+    }
+
+    #[test]
+    fn trailing_versions_are_removed_as_nova_does() {
+        assert_eq!(remove_trailing_version("http://h:1/v2.1"), "http://h:1");
+        assert_eq!(remove_trailing_version("https://h/compute//v2.1"), "https://h/compute");
+        assert_eq!(remove_trailing_version("https://h/a/b/v2"), "https://h/a/b");
     }
 
     #[test]

@@ -8,6 +8,7 @@
 
 pub mod accept;
 pub mod body;
+pub mod forwarded;
 pub mod links;
 pub mod params;
 pub mod pyjson;

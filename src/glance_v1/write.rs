@@ -269,10 +269,11 @@ pub async fn create(
     Ok(created(req, &image))
 }
 
-/// 201 with `{"image": …}`, `Location` (absolute, as webob made it) and `ETag`.
+/// 201 with `{"image": …}`, `Location` (absolute, as webob made it: the
+/// request's scheme and host, trusted proxy headers applied) and `ETag`.
 fn created(req: &HttpRequest, img: &Image) -> HttpResponse {
-    let info = req.connection_info();
-    let location = format!("{}://{}/v1/images/{}", info.scheme(), info.host(), img.id);
+    let host = crate::edge::links::host_url(req, req.app_config().host());
+    let location = format!("{host}/v1/images/{}", img.id);
     let mut b = HttpResponse::Created();
     b.insert_header((header::CONTENT_TYPE, "application/json"));
     b.insert_header((header::LOCATION, location));

@@ -108,7 +108,9 @@ async fn entry(req: HttpRequest, payload: web::Payload, state: web::Data<V2State
         } else {
             StatusCode::MULTIPLE_CHOICES
         };
-        let base = host_url(&req, &state.settings);
+        // Glance's `req.application_url`: with trusted proxy headers, their scheme, host and prefix.
+        let default_host = state.settings.image_listener().unwrap_or_default();
+        let base = crate::edge::forwarded::Origin::trusted_as_configured(&req).application_url(&default_host, "");
         return json_response(status, &req, &view::versions(&base));
     }
     let rid = crate::edge::request_id::of(&req);

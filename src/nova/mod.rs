@@ -20,7 +20,8 @@ mod writable_keys;
 use crate::auth;
 use crate::backend::{ImageBackend, RequestContext};
 use crate::config::Settings;
-use crate::edge::links::{host_url, update_link_prefix};
+use crate::edge::forwarded::{quote_path, Origin};
+use crate::edge::links::update_link_prefix;
 use crate::edge::request_id;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -95,12 +96,15 @@ fn json(status: StatusCode, meta: &Meta, body: &serde_json::Value) -> HttpRespon
 pub async fn entry(req: HttpRequest, payload: web::Payload, state: web::Data<NovaState>) -> HttpResponse {
     let path = crate::edge::decoded_path(&req);
     let state = state.get_ref();
-    let host = host_url(&req, req.app_config().host());
+    let origin = Origin::trusted_as_configured(&req);
+    let default_host = req.app_config().host();
     let max = state.max_version;
     let prefix = &state.settings.api.compute_link_prefix;
+    // webob's `application_url` of the versions application (mounted at `/`).
+    let root_url = update_link_prefix(&origin.application_url(default_host, ""), prefix);
     match path.as_str() {
         "" | "/" => {
-            let body = versions::root(&update_link_prefix(&host, prefix), max);
+            let body = versions::root(&root_url, max);
             return json(StatusCode::OK, &Meta::default(), &body);
         }
         "/v2" | "/v2/" | "/v2.1" | "/v2.1/" => {
@@ -116,7 +120,7 @@ pub async fn entry(req: HttpRequest, payload: web::Payload, state: web::Data<Nov
                 }
             }
             let (id, app) = if legacy { ("v2.0", "v2") } else { ("v2.1", "v2.1") };
-            let self_url = update_link_prefix(&format!("{host}/{app}"), prefix);
+            let self_url = update_link_prefix(&origin.application_url(default_host, &format!("/{app}")), prefix);
             return json(StatusCode::OK, &meta, &versions::show(id, &self_url, max));
         }
         _ => {}
@@ -126,7 +130,9 @@ pub async fn entry(req: HttpRequest, payload: web::Payload, state: web::Data<Nov
     } else if let Some(rest) = path.strip_prefix("/v2/") {
         (true, "v2", rest)
     } else {
-        let body = versions::choices(&update_link_prefix(&host, prefix), &path);
+        // webob's `req.path`: the script name (the proxy's prefix) and the path, quoted.
+        let req_path = quote_path(&format!("{}{path}", origin.prefix));
+        let body = versions::choices(&root_url, &req_path);
         return json(StatusCode::MULTIPLE_CHOICES, &Meta::default(), &body);
     };
     let rest = format!("/{rest}");
@@ -134,7 +140,7 @@ pub async fn entry(req: HttpRequest, payload: web::Payload, state: web::Data<Nov
         legacy,
         app,
         rest: &rest,
-        host: &host,
+        origin: &origin,
     };
     pipeline::run(&req, payload, state, &target).await
 }

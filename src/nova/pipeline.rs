@@ -11,7 +11,8 @@ use super::{image_metadata, images, query, versions, views, Call, NovaState, Rep
 use crate::auth;
 use crate::backend::RequestContext;
 use crate::edge::body::{self, BodyError};
-use crate::edge::links::update_link_prefix;
+use crate::edge::forwarded::{quote_path, Origin};
+use crate::edge::links::{remove_trailing_version, update_link_prefix};
 use crate::edge::request_id;
 use actix_web::http::{header, Method, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -25,8 +26,8 @@ pub struct Target<'a> {
     pub app: &'a str,
     /// The path below the prefix, starting with `/`.
     pub rest: &'a str,
-    /// `scheme://host` of the request.
-    pub host: &'a str,
+    /// Where the client sent the request (scheme, host, proxy prefix).
+    pub origin: &'a Origin,
 }
 
 /// Run the pipeline; every failure is answered by [`NovaError::into_response`].
@@ -242,11 +243,19 @@ pub fn migration_gate(state: &NovaState, ctx: &RequestContext) -> Result<(), Nov
 /// The bases of the links in the answer.
 fn links(req: &HttpRequest, state: &NovaState, target: &Target<'_>, ctx: &RequestContext) -> views::Links {
     let prefix = &state.settings.api.compute_link_prefix;
-    let full_url = format!("{}{}", target.host, req.uri());
+    let default_host = req.app_config().host();
+    let application_url = target.origin.application_url(default_host, &format!("/{}", target.app));
+    // webob's `request.url`, where Nova looks for the project id.
+    let full_url = format!(
+        "{}{}{}",
+        target.origin.host_url(default_host),
+        quote_path(&target.origin.prefix),
+        req.uri()
+    );
     let project_in_url = !ctx.project_id.is_empty() && full_url.contains(&ctx.project_id);
     views::Links {
-        app_url: update_link_prefix(&format!("{}/{}", target.host, target.app), prefix),
-        bookmark_url: update_link_prefix(target.host, prefix),
+        bookmark_url: update_link_prefix(&remove_trailing_version(&application_url), prefix),
+        app_url: update_link_prefix(&application_url, prefix),
         project_id: if project_in_url {
             ctx.project_id.clone()
         } else {

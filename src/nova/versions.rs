@@ -52,13 +52,13 @@ pub fn show(id: &str, self_url: &str, max: Version) -> Value {
     }})
 }
 
-/// 300 Multiple Choices for an unversioned path.
-pub fn choices(host_url: &str, path: &str) -> Value {
+/// 300 Multiple Choices for an unversioned path (`path` as webob's `req.path`).
+pub fn choices(base_url: &str, path: &str) -> Value {
     let mut out = Vec::new();
     for (id, prefix, status) in [("v2.0", "v2", "DEPRECATED"), ("v2.1", "v2.1", "CURRENT")] {
         out.push(json!({
             "id": id, "status": status,
-            "links": [{"rel": "self", "href": format!("{}/{}{}", host_url.trim_end_matches('/'), prefix, path)}],
+            "links": [{"rel": "self", "href": url_join(&[base_url, prefix, path])}],
             "media-types": media_type(id),
         }));
     }

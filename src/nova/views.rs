@@ -17,18 +17,7 @@ pub struct Links {
     pub glance_url: String,
 }
 
-/// Nova's `common.url_join`: strip `/` from each non-empty part, join with `/`.
-pub fn url_join(parts: &[&str]) -> String {
-    let mut clean: Vec<&str> = parts
-        .iter()
-        .filter(|p| !p.is_empty())
-        .map(|p| p.trim_matches('/'))
-        .collect();
-    if parts.last().is_some_and(|p| p.is_empty()) {
-        clean.push("");
-    }
-    clean.join("/")
-}
+pub use crate::edge::links::url_join;
 
 impl Links {
     pub fn href(&self, collection: &str, id: &str) -> String {

@@ -2,6 +2,7 @@
 //! started in-process on a loopback port, and the seed images.
 #![allow(dead_code)]
 
+pub mod capture;
 pub mod fault_proxy;
 pub mod process;
 pub mod raw;
