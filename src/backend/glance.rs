@@ -19,6 +19,7 @@ use tokio::sync::OnceCell;
 use tokio::time::Instant;
 
 mod images;
+mod members;
 mod outcome;
 mod refusal;
 mod writes;
@@ -543,6 +544,22 @@ impl ImageBackend for GlanceBackend {
 
     async fn upload(&self, ctx: &RequestContext, id: &str, body: super::UploadStream) -> BackendResult<Image> {
         self.upload_v2(ctx, id, body).await
+    }
+
+    async fn patch_image(&self, ctx: &RequestContext, id: &str, ops: Vec<super::PatchOp>) -> BackendResult<Image> {
+        self.patch_v2(ctx, id, ops).await
+    }
+
+    async fn members(&self, ctx: &RequestContext, id: &str) -> BackendResult<Vec<super::Member>> {
+        self.members_v2(ctx, id).await
+    }
+
+    async fn add_member(&self, ctx: &RequestContext, id: &str, member: &str) -> BackendResult<super::Member> {
+        self.add_member_v2(ctx, id, member).await
+    }
+
+    async fn remove_member(&self, ctx: &RequestContext, id: &str, member: &str) -> BackendResult<()> {
+        self.remove_member_v2(ctx, id, member).await
     }
 
     async fn update_properties(

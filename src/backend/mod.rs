@@ -205,7 +205,60 @@ pub enum PropertyChange {
     Remove(String),
 }
 
+/// One operation of a Glance v2 JSON-patch on one top-level attribute or
+/// extra property (`add` sets, `replace` needs the key to exist, `remove`).
+#[derive(Clone, Debug, PartialEq)]
+pub enum PatchOp {
+    Add(String, Value),
+    Replace(String, Value),
+    Remove(String),
+}
+
+/// A member of a shared image (Glance v2's image member).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Member {
+    pub image_id: String,
+    pub member_id: String,
+    /// `pending`, `accepted` or `rejected`.
+    pub status: String,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
 pub type BackendResult<T> = Result<T, BackendError>;
+
+/// `backend.list` sorted as `options` say, then paged by `query`'s marker
+/// and limit (`options.member_status` is not looked at).
+pub async fn list_sorted<B: ImageBackend + ?Sized>(
+    backend: &B,
+    ctx: &RequestContext,
+    query: &ListQuery,
+    options: &ListOptions,
+) -> BackendResult<Vec<Image>> {
+    if options.sort_key.is_none() && options.sort_dir.is_none() {
+        return backend.list(ctx, query).await;
+    }
+    let everything = ListQuery {
+        filters: query.filters.clone(),
+        limit: None,
+        marker: None,
+    };
+    let mut images = backend.list(ctx, &everything).await?;
+    let key = options.sort_key.as_deref().unwrap_or("created_at");
+    sort_images(&mut images, key, options.sort_dir.as_deref() != Some("asc"));
+    let start = match &query.marker {
+        Some(m) => {
+            images
+                .iter()
+                .position(|i| &i.id == m)
+                .ok_or_else(|| error::bad_marker(m))?
+                + 1
+        }
+        None => 0,
+    };
+    let limit = usize::try_from(query.limit.unwrap_or(u64::MAX)).unwrap_or(usize::MAX);
+    Ok(images.into_iter().skip(start).take(limit).collect())
+}
 
 #[async_trait]
 pub trait ImageBackend: Send + Sync + 'static {
@@ -223,36 +276,15 @@ pub trait ImageBackend: Send + Sync + 'static {
     async fn get(&self, ctx: &RequestContext, id: &str) -> BackendResult<Image>;
 
     /// `list` with a sort order and member status. The default sorts here
-    /// (fetching every match): backends that can sort should override it.
+    /// (fetching every match, [`list_sorted`]): backends that can sort should
+    /// override it.
     async fn list_with(
         &self,
         ctx: &RequestContext,
         query: &ListQuery,
         options: &ListOptions,
     ) -> BackendResult<Vec<Image>> {
-        if options.sort_key.is_none() && options.sort_dir.is_none() {
-            return self.list(ctx, query).await;
-        }
-        let everything = ListQuery {
-            filters: query.filters.clone(),
-            limit: None,
-            marker: None,
-        };
-        let mut images = self.list(ctx, &everything).await?;
-        let key = options.sort_key.as_deref().unwrap_or("created_at");
-        sort_images(&mut images, key, options.sort_dir.as_deref() != Some("asc"));
-        let start = match &query.marker {
-            Some(m) => {
-                images
-                    .iter()
-                    .position(|i| &i.id == m)
-                    .ok_or_else(|| error::bad_marker(m))?
-                    + 1
-            }
-            None => 0,
-        };
-        let limit = usize::try_from(query.limit.unwrap_or(u64::MAX)).unwrap_or(usize::MAX);
-        Ok(images.into_iter().skip(start).take(limit).collect())
+        list_sorted(self, ctx, query, options).await
     }
 
     /// Open the data of image `id` (Glance v2 `GET /v2/images/{id}/file`),
@@ -286,6 +318,90 @@ pub trait ImageBackend: Send + Sync + 'static {
             "{} cannot store image data",
             self.describe()
         )))
+    }
+
+    /// Apply the JSON-patch `ops` to image `id` as one change (Glance v2
+    /// `PATCH /v2/images/{id}`, Glance's attribute rules and policy): all of
+    /// it or, on any refusal, nothing. Returns the image as saved.
+    async fn patch_image(&self, ctx: &RequestContext, id: &str, ops: Vec<PatchOp>) -> BackendResult<Image> {
+        let _ = (ctx, id, ops);
+        Err(BackendError::Internal(format!(
+            "{} cannot update images",
+            self.describe()
+        )))
+    }
+
+    /// The members of image `id` (Glance v2 `GET /v2/images/{id}/members`).
+    async fn members(&self, ctx: &RequestContext, id: &str) -> BackendResult<Vec<Member>> {
+        let _ = (ctx, id);
+        Err(BackendError::Internal(format!(
+            "{} has no image members",
+            self.describe()
+        )))
+    }
+
+    /// Share image `id` with project `member` (Glance v2 `POST
+    /// /v2/images/{id}/members`: `pending`; 409 if it is a member already).
+    async fn add_member(&self, ctx: &RequestContext, id: &str, member: &str) -> BackendResult<Member> {
+        let _ = (ctx, id, member);
+        Err(BackendError::Internal(format!(
+            "{} has no image members",
+            self.describe()
+        )))
+    }
+
+    /// Stop sharing image `id` with `member` (Glance v2 `DELETE
+    /// /v2/images/{id}/members/{member}`).
+    async fn remove_member(&self, ctx: &RequestContext, id: &str, member: &str) -> BackendResult<()> {
+        let _ = (ctx, id, member);
+        Err(BackendError::Internal(format!(
+            "{} has no image members",
+            self.describe()
+        )))
+    }
+
+    /// Make the members of image `id` exactly `members` (kept ones keep their
+    /// status). The default adds the new ones, then removes the old ones;
+    /// should a call fail, what was done is undone (best effort) and the
+    /// failure returned. Backends that can do it at once should override it.
+    async fn replace_members(&self, ctx: &RequestContext, id: &str, members: Vec<String>) -> BackendResult<()> {
+        let current: Vec<String> = self.members(ctx, id).await?.into_iter().map(|m| m.member_id).collect();
+        let mut added = Vec::new();
+        let mut removed = Vec::new();
+        let mut outcome = Ok(());
+        for m in members.iter().filter(|m| !current.contains(m)) {
+            match self.add_member(ctx, id, m).await {
+                Ok(_) => added.push(m.clone()),
+                Err(e) => {
+                    outcome = Err(e);
+                    break;
+                }
+            }
+        }
+        if outcome.is_ok() {
+            for m in current.iter().filter(|m| !members.contains(m)) {
+                match self.remove_member(ctx, id, m).await {
+                    Ok(()) => removed.push(m.clone()),
+                    Err(e) => {
+                        outcome = Err(e);
+                        break;
+                    }
+                }
+            }
+        }
+        if outcome.is_err() {
+            for m in &added {
+                if let Err(e) = self.remove_member(ctx, id, m).await {
+                    tracing::error!(image = id, member = %m, error = %e, "could not undo an added member");
+                }
+            }
+            for m in &removed {
+                if let Err(e) = self.add_member(ctx, id, m).await {
+                    tracing::error!(image = id, member = %m, error = %e, "could not undo a removed member");
+                }
+            }
+        }
+        outcome
     }
 
     /// Apply `change` to the extra properties of image `id` and return the

@@ -151,14 +151,8 @@ pub async fn update(call: Call<'_>, payload: web::Payload, id: &str) -> Answer {
     }
     let body = read_json(payload, settings.server.max_request_body.max(65536), settings).await?;
     let ops = patch::parse(&body)?;
-    patch::check_paths(&ops)?;
-    let rules = patch::rules(&ops);
     // Validation errors surface from inside the transaction; nothing is written then.
-    let result: Result<Image, BackendError> = store
-        .modify(ctx, id, &rules, move |img| {
-            patch::apply(img, &ops).map_err(V2Error::into_backend)
-        })
-        .await;
+    let result: Result<Image, BackendError> = store.patch(ctx, id, ops).await;
     Ok(json_response(StatusCode::OK, req, &view::image(&result?)))
 }
 

@@ -21,7 +21,7 @@
 mod data;
 pub mod error;
 mod images;
-mod patch;
+pub(crate) mod patch;
 pub mod routes;
 mod schema;
 pub mod view;

@@ -122,12 +122,7 @@ fn is_base(key: &str) -> bool {
     crate::backend::GLANCE_BASE_PROPERTIES.contains(&key)
 }
 
-#[derive(Clone, Debug)]
-pub enum Op {
-    Add(String, Value),
-    Replace(String, Value),
-    Remove(String),
-}
+pub use crate::backend::PatchOp as Op;
 
 /// Parse a JSON-patch body (one path segment per operation, as Glance allows
 /// for everything but locations); Glance strips white space around names.
@@ -180,18 +175,16 @@ pub fn parse(body: &Value) -> Result<Vec<Op>, V2Error> {
     Ok(out)
 }
 
-impl Op {
-    fn key(&self) -> &str {
-        match self {
-            Op::Add(k, _) | Op::Replace(k, _) | Op::Remove(k) => k,
-        }
+fn key(op: &Op) -> &str {
+    match op {
+        Op::Add(k, _) | Op::Replace(k, _) | Op::Remove(k) => k,
     }
 }
 
 /// Glance's deserializer refuses read-only and reserved paths before the
 /// image is looked up.
 pub fn check_paths(ops: &[Op]) -> Result<(), V2Error> {
-    ops.iter().try_for_each(|op| check_writable(op.key(), false))
+    ops.iter().try_for_each(|op| check_writable(key(op), false))
 }
 
 /// The policy rules `ops` need, in the order Glance's images controller checks

@@ -45,12 +45,75 @@ CREATE TABLE IF NOT EXISTS image_tags (
 );
 "#;
 
+/// Schema changes after the first release, in order: the database's
+/// `user_version` is how many of them it has. A database made before one
+/// gets it when it is opened (one immediate transaction: concurrent openers
+/// wait, and the version is checked again inside it).
+const MIGRATIONS: &[&str] = &[
+    // 1: image members (Glance's `image_members`; removed rows are deleted).
+    r#"
+CREATE TABLE IF NOT EXISTS image_members (
+    image_id TEXT NOT NULL REFERENCES images(id),
+    member TEXT NOT NULL,
+    status TEXT NOT NULL DEFAULT 'pending',
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    PRIMARY KEY (image_id, member)
+);
+CREATE INDEX IF NOT EXISTS image_members_member ON image_members (member);
+"#,
+];
+
 /// A stored image: the domain image plus what only the store sees.
 #[derive(Clone, Debug)]
 pub struct Record {
     pub image: Image,
     pub created_us: String,
     pub deleted: bool,
+    /// Its members: (project, status), by project.
+    pub members: Vec<(String, String)>,
+}
+
+impl Record {
+    /// The caller's membership status, if its project is a member.
+    pub fn membership(&self, project: &str) -> Option<&str> {
+        self.members
+            .iter()
+            .find(|(m, _)| !project.is_empty() && m == project)
+            .map(|(_, s)| s.as_str())
+    }
+}
+
+fn migrate(conn: &Connection) -> BackendResult<()> {
+    let version = |c: &Connection| {
+        c.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0))
+            .map(|v| usize::try_from(v).unwrap_or(0))
+    };
+    if version(conn).map_err(internal)? >= MIGRATIONS.len() {
+        return Ok(());
+    }
+    conn.execute_batch("BEGIN IMMEDIATE").map_err(internal)?;
+    let applied = (|| {
+        let from = version(conn)?;
+        for (i, sql) in MIGRATIONS.iter().enumerate().skip(from) {
+            conn.execute_batch(sql)?;
+            conn.pragma_update(None, "user_version", i64::try_from(i + 1).unwrap_or(i64::MAX))?;
+        }
+        Ok::<_, rusqlite::Error>(from)
+    })();
+    match applied {
+        Ok(from) => {
+            conn.execute_batch("COMMIT").map_err(internal)?;
+            if from < MIGRATIONS.len() {
+                tracing::info!(from, to = MIGRATIONS.len(), "image store schema migrated");
+            }
+            Ok(())
+        }
+        Err(e) => {
+            let _ = conn.execute_batch("ROLLBACK");
+            Err(internal(e))
+        }
+    }
 }
 
 pub fn open(path: &Path) -> BackendResult<Connection> {
@@ -62,6 +125,7 @@ pub fn open(path: &Path) -> BackendResult<Connection> {
     conn.pragma_update(None, "synchronous", "FULL").map_err(internal)?;
     conn.pragma_update(None, "foreign_keys", "ON").map_err(internal)?;
     conn.execute_batch(SCHEMA).map_err(internal)?;
+    migrate(&conn)?;
     Ok(conn)
 }
 
@@ -100,6 +164,7 @@ fn from_row(row: &Row) -> rusqlite::Result<Record> {
         },
         created_us: created,
         deleted: row.get(18)?,
+        members: Vec::new(),
     })
 }
 
@@ -138,6 +203,7 @@ fn load_details(conn: &Connection, rec: &mut Record) -> BackendResult<()> {
     for t in tags {
         rec.image.tags.push(t.map_err(internal)?);
     }
+    rec.members = super::members::of_image(conn, &rec.image.id)?;
     Ok(())
 }
 
@@ -201,6 +267,11 @@ pub fn all_live(conn: &Connection) -> BackendResult<Vec<Record>> {
         let (id, t) = row.map_err(internal)?;
         if let Some(&i) = by_id.get(&id) {
             out[i].image.tags.push(t);
+        }
+    }
+    for (id, member, status) in super::members::all_live(conn)? {
+        if let Some(&i) = by_id.get(&id) {
+            out[i].members.push((member, status));
         }
     }
     Ok(out)

@@ -143,7 +143,17 @@ pub fn select(
     limit: Option<u64>,
 ) -> Result<Vec<Image>, BackendError> {
     policy::may_list(ctx)?;
-    let preds: Vec<Pred> = filters.iter().map(|(k, v)| predicate(k, v)).collect::<Result<_, _>>()?;
+    // `member_status` is a list parameter, not a filter.
+    let member_status = filters
+        .iter()
+        .rev()
+        .find(|(k, _)| k == "member_status")
+        .map(|(_, v)| v.as_str());
+    let preds: Vec<Pred> = filters
+        .iter()
+        .filter(|(k, _)| k != "member_status")
+        .map(|(k, v)| predicate(k, v))
+        .collect::<Result<_, _>>()?;
     let has_visibility = filters.iter().any(|(k, _)| k == "visibility");
     let mut start = 0;
     // The marker only has to be an image the requester may see (not one the
@@ -151,14 +161,17 @@ pub fn select(
     if let Some(m) = marker {
         let pos = records
             .iter()
-            .position(|r| r.image.id == m && policy::can_see(&r.image, ctx))
+            .position(|r| r.image.id == m && policy::can_see(&r.image, ctx, r.membership(&ctx.project_id)))
             .ok_or_else(|| bad_marker(m))?;
         start = pos + 1;
     }
     let limit = usize::try_from(limit.unwrap_or(u64::MAX)).unwrap_or(usize::MAX);
     Ok(records[start..]
         .iter()
-        .filter(|r| policy::listed(&r.image, ctx, has_visibility))
+        .filter(|r| {
+            let membership = r.membership(&ctx.project_id);
+            policy::listed(&r.image, ctx, has_visibility, membership, member_status)
+        })
         .filter(|r| preds.iter().all(|p| p(r)))
         .take(limit)
         .map(|r| r.image.clone())

@@ -11,7 +11,8 @@
 //! Roles come from the token: `admin` is `context_is_admin`; `member` and
 //! `reader` count for the caller's own project only (`project_id:%(project_id)s`
 //! where the target's project is the image owner). An image without an owner
-//! belongs to no project, so only an admin may change it.
+//! belongs to no project, so only an admin may change it. A `shared` image is
+//! also seen by the projects it is shared with (members: [`super::members`]).
 
 use crate::backend::error::{forbidden, not_found};
 use crate::backend::{BackendError, BackendResult, Image, RequestContext};
@@ -66,10 +67,15 @@ fn open_visibility(img: &Image) -> bool {
     matches!(img.visibility.as_str(), "public" | "community" | "shared")
 }
 
-/// `is_image_visible`: the database lets the caller read the row at all. The
-/// store has no members, so a `shared` image is its owner's alone.
-pub fn db_visible(img: &Image, ctx: &RequestContext) -> bool {
-    is_admin(ctx) || img.owner.is_none() || matches!(img.visibility.as_str(), "public" | "community") || owns(img, ctx)
+/// `is_image_visible`: the database lets the caller read the row at all: a
+/// `shared` image also to a member project, whatever the membership's status
+/// (`membership`: the caller's, if any).
+pub fn db_visible(img: &Image, ctx: &RequestContext, membership: Option<&str>) -> bool {
+    is_admin(ctx)
+        || img.owner.is_none()
+        || matches!(img.visibility.as_str(), "public" | "community")
+        || owns(img, ctx)
+        || (img.visibility == "shared" && membership.is_some())
 }
 
 /// `get_image`: `ADMIN_OR_PROJECT_READER_GET_IMAGE`.
@@ -79,16 +85,26 @@ fn may_get(img: &Image, ctx: &RequestContext) -> bool {
 
 /// Whether the caller may see the image (show, download, and the target of
 /// any write): the database's visibility and the `get_image` rule.
-pub fn can_see(img: &Image, ctx: &RequestContext) -> bool {
-    db_visible(img, ctx) && may_get(img, ctx)
+pub fn can_see(img: &Image, ctx: &RequestContext, membership: Option<&str>) -> bool {
+    db_visible(img, ctx, membership) && may_get(img, ctx)
 }
 
 /// Whether the image is in the caller's image list: the list query (public,
-/// community, the caller's own; for an admin everything) and `get_image` on
-/// each row. Without a `visibility` filter, community images are listed for
-/// their owner only.
-pub fn listed(img: &Image, ctx: &RequestContext, visibility_filter: bool) -> bool {
-    let in_query = is_admin(ctx) || matches!(img.visibility.as_str(), "public" | "community") || owns(img, ctx);
+/// community, the caller's own, shared ones whose membership has
+/// `member_status` (`None`: `accepted`; `all`: any); for an admin everything)
+/// and `get_image` on each row. Without a `visibility` filter, community
+/// images are listed for their owner only.
+pub fn listed(
+    img: &Image,
+    ctx: &RequestContext,
+    visibility_filter: bool,
+    membership: Option<&str>,
+    member_status: Option<&str>,
+) -> bool {
+    let wanted = member_status.unwrap_or("accepted");
+    let member = img.visibility == "shared" && membership.is_some_and(|s| wanted == "all" || s == wanted);
+    let in_query =
+        is_admin(ctx) || matches!(img.visibility.as_str(), "public" | "community") || owns(img, ctx) || member;
     in_query && may_get(img, ctx) && (visibility_filter || img.visibility != "community" || owns(img, ctx))
 }
 
@@ -269,13 +285,21 @@ mod tests {
     fn reads() {
         let member = ctx("a", &["member", "reader"]);
         let none = ctx("a", &[]);
-        assert!(can_see(&image(None, "shared"), &member));
-        assert!(!can_see(&image(None, "private"), &member));
-        assert!(!listed(&image(None, "shared"), &member, false));
-        assert!(!listed(&image(Some("b"), "community"), &member, false));
-        assert!(listed(&image(Some("b"), "community"), &member, true));
-        assert!(listed(&image(Some("a"), "community"), &member, false));
-        assert!(!can_see(&image(Some("a"), "private"), &none));
+        assert!(can_see(&image(None, "shared"), &member, None));
+        assert!(!can_see(&image(None, "private"), &member, None));
+        assert!(!listed(&image(None, "shared"), &member, false, None, None));
+        assert!(!listed(&image(Some("b"), "community"), &member, false, None, None));
+        assert!(listed(&image(Some("b"), "community"), &member, true, None, None));
+        assert!(listed(&image(Some("a"), "community"), &member, false, None, None));
+        // Shared with the caller: seen whatever the status, listed when accepted (or asked for).
+        let shared = image(Some("b"), "shared");
+        assert!(!can_see(&shared, &member, None));
+        assert!(can_see(&shared, &member, Some("pending")));
+        assert!(!listed(&shared, &member, false, Some("pending"), None));
+        assert!(listed(&shared, &member, false, Some("pending"), Some("all")));
+        assert!(listed(&shared, &member, false, Some("accepted"), None));
+        assert!(!can_see(&image(Some("b"), "private"), &member, Some("accepted")));
+        assert!(!can_see(&image(Some("a"), "private"), &none, None));
         assert_eq!(status(may_list(&none)), 403);
         // A reader sees but may not download.
         let reader = ctx("a", &["reader"]);
