@@ -295,6 +295,8 @@ pub fn endpoint(listener: &str, method: &actix_web::http::Method, path: &str) ->
         ["v1", "images"] => "v1.images.index",
         ["v1", "images", "detail"] => "v1.images.detail",
         ["v1", "images", _] => "v1.images.show",
+        ["v1", "images", _, "members", ..] => "v1.images.members",
+        ["v1", "shared-images", _] => "v1.shared_images",
         ["v2", "images", ..] | ["v2", "schemas", ..] => "v2.images",
         [] | ["versions"] => "versions",
         _ => "other",
@@ -349,6 +351,8 @@ mod tests {
         assert_eq!(endpoint("compute", &get, "/v2.1"), "versions");
         assert_eq!(endpoint("compute", &get, "/v2.1/servers"), "other");
         assert_eq!(endpoint("image", &get, "/v1/images/abc"), "v1.images.show");
+        assert_eq!(endpoint("image", &get, "/v1/images/abc/members/p"), "v1.images.members");
+        assert_eq!(endpoint("image", &get, "/v1/shared-images/p"), "v1.shared_images");
         assert_eq!(endpoint("image", &get, "/healthcheck"), "healthcheck");
         assert_eq!(endpoint("image", &get, "/nothing/here"), "other");
         assert_eq!(

@@ -626,6 +626,8 @@ async fn other_methods_are_refused_and_a_token_is_needed() {
     let v1 = V1::new(&glance);
     let id = v1.create(json!({"name": "methods"})).await;
     let image = format!("/v1/images/{id}");
+    let members = format!("{image}/members");
+    let member = format!("{members}/p");
     for (method, path, allow) in [
         ("PUT", "/v1/images", "GET, POST"),
         ("DELETE", "/v1/images", "GET, POST"),
@@ -634,9 +636,11 @@ async fn other_methods_are_refused_and_a_token_is_needed() {
         ("POST", "/v1/images/detail", "GET, HEAD"),
         ("DELETE", "/v1/images/detail", "GET, HEAD"),
         ("HEAD", "/v1/images/detail", "GET"),
-        ("POST", image.as_str(), "GET, HEAD, DELETE"),
-        ("PUT", image.as_str(), "GET, HEAD, DELETE"),
-        ("PATCH", image.as_str(), "GET, HEAD, DELETE"),
+        ("POST", image.as_str(), "GET, HEAD, PUT, DELETE"),
+        ("PATCH", image.as_str(), "GET, HEAD, PUT, DELETE"),
+        ("POST", members.as_str(), "GET, PUT"),
+        ("DELETE", members.as_str(), "GET, PUT"),
+        ("POST", member.as_str(), "GET, PUT, DELETE"),
     ] {
         let r = v1.req(method, path).await;
         assert_eq!(r.status().as_u16(), 405, "{method} {path}");
@@ -648,7 +652,7 @@ async fn other_methods_are_refused_and_a_token_is_needed() {
         r.text().await.unwrap(),
         "405 Method Not Allowed\n\nThe method PUT is not allowed for this resource. \n\n "
     );
-    // The image is still there (PUT did nothing).
+    // The image is still there (the refused calls did nothing).
     assert_eq!(v1.glance_image(&id).await["status"], json!("queued"));
 
     for (method, path) in [
@@ -680,8 +684,10 @@ async fn other_methods_are_refused_and_a_token_is_needed() {
         )
         .await;
     assert_eq!(r.status().as_u16(), 200);
-    // Paths Glance v1 did not serve here.
-    let r = v1.req("GET", &format!("{image}/members")).await;
+    // Paths Glance v1 did not serve.
+    let r = v1.req("GET", &format!("{image}/members/p/x")).await;
+    assert_eq!(r.status().as_u16(), 404);
+    let r = v1.req("GET", "/v1/shared-images/").await;
     assert_eq!(r.status().as_u16(), 404);
 }
 

@@ -523,19 +523,7 @@ impl ImageBackend for GlanceBackend {
 
     async fn delete(&self, ctx: &RequestContext, id: &str) -> BackendResult<()> {
         check_id(id)?;
-        let url = self.image_url(id);
-        let deadline = self.deadline();
-        within(deadline, async {
-            let resp = self
-                .send(deadline, false, || self.request(ctx, reqwest::Method::DELETE, &url))
-                .await?;
-            if resp.status().is_success() {
-                Ok(())
-            } else {
-                Err(error_from_response(resp).await)
-            }
-        })
-        .await
+        self.delete_url(ctx, &self.image_url(id)).await
     }
 
     async fn create_image(&self, ctx: &RequestContext, new: super::embedded::NewImage) -> BackendResult<Image> {

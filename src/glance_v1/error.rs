@@ -58,6 +58,12 @@ pub enum Op<'a> {
     Upload,
     /// Deleting image `id`.
     Delete(&'a str),
+    /// Updating the metadata of image `id` (`registry.update_image_metadata`).
+    Update(&'a str),
+    /// Listing the members of image `id`.
+    Members(&'a str),
+    /// Adding, removing or replacing members of an image.
+    Membership,
 }
 
 /// `Image with identifier <id> not found` (Glance v1 hides images it may not show).
@@ -107,8 +113,11 @@ pub fn from_backend(e: &BackendError, op: Op) -> V1Error {
         },
         BackendError::Unreachable(_) => unavailable(),
         BackendError::Timeout => HttpError::positional(504, "The image service did not answer in time."),
-        // Outcomes of writes, which Glance v1's read calls never make.
-        BackendError::OutcomeUnknown { .. } => internal(e),
+        // A write sent whose answer did not come.
+        BackendError::OutcomeUnknown { .. } => HttpError::positional(
+            504,
+            "The image service did not answer in time; the change may or may not have been made.",
+        ),
         BackendError::BadResponse(_) | BackendError::Internal(_) => {
             tracing::error!(error = %e, "image backend failure");
             unexpected()
@@ -170,6 +179,25 @@ fn refused(r: &Refusal, op: Op) -> V1Error {
         (400 | 409 | 415, Op::Upload) => {
             HttpError::explained(400, format!("Failed to upload image: {}", r.explanation)).plain_typed()
         }
+        (400, Op::Update(_)) => HttpError::explained(
+            400,
+            format!("Failed to update image metadata. Got error: {}", r.explanation),
+        )
+        .plain_typed(),
+        (404, Op::Update(_)) => {
+            HttpError::explained(404, format!("Failed to find image to update: {}", r.explanation)).plain_typed()
+        }
+        (403, Op::Update(_)) => {
+            HttpError::explained(403, format!("Forbidden to update image: {}", r.explanation)).plain_typed()
+        }
+        (409, Op::Update(_)) => HttpError::explained(409, "Image operation conflicts").plain_typed(),
+        (413, Op::Update(_) | Op::Membership) => HttpError::explained(413, r.explanation.clone()),
+        (404, Op::Members(id)) => image_not_found(id),
+        (403, Op::Members(_)) => HttpError::positional(403, "Unauthorized image access"),
+        // The registry's refusals, relayed: a forbidden membership change is a 404.
+        (400, Op::Membership) => HttpError::explained(400, r.explanation.clone()),
+        (403 | 404, Op::Membership) => HttpError::explained(404, r.explanation.clone()),
+        (409, Op::Membership) => HttpError::explained(409, r.explanation.clone()),
         (404, Op::Delete(_)) => {
             HttpError::explained(404, format!("Failed to find image to delete: {}", r.explanation)).plain_typed()
         }

@@ -3,13 +3,13 @@
 //!
 //! | path | GET | HEAD | POST | DELETE | other methods |
 //! |---|---|---|---|---|---|
-//! | `/v1/images/{id}` | data + metadata headers | metadata headers | 405 | delete ([`write`]) | 405, `Allow: GET, HEAD, DELETE` |
+//! | `/v1/images/{id}` | data + metadata headers | metadata headers | 405 | delete ([`write`]) | `PUT`: update ([`update`]); else 405, `Allow: GET, HEAD, PUT, DELETE` |
 //! | `/v1/images/detail` | detailed list | 405 (Glance's own message), `Allow: GET` | 405 | 405 | 405, `Allow: GET, HEAD` |
 //! | `/v1/images` | list | 405, `Allow: GET, POST` | create ([`write`]) | 405 | 405, `Allow: GET, POST` |
 //! | `/v1/`, `/v1` | list | list | 405 | 405 | 405, `Allow: GET, HEAD` |
 //!
-//! Glance v1 also took `PUT /v1/images/{id}` and the member calls; they are
-//! not served yet (405 with an `Allow` naming only what is served, or 404).
+//! Members (`/v1/images/{id}/members[/{member}]`, `/v1/shared-images/{member}`):
+//! [`members`].
 //!
 //! Authentication as on the compute listener (the shared [`auth::Authenticator`]:
 //! no or an invalid token → 401 with keystonemiddleware's body, Keystone
@@ -36,8 +36,10 @@
 pub mod error;
 pub mod headers;
 pub mod list;
+pub mod members;
 pub mod meta;
 mod oslo;
+pub mod update;
 pub mod write;
 
 use crate::auth;
@@ -89,6 +91,12 @@ enum Route {
     Index,
     Detail,
     Image(String),
+    /// `/v1/images/{id}/members`.
+    Members(String),
+    /// `/v1/images/{id}/members/{member}`.
+    Member(String, String),
+    /// `/v1/shared-images/{member}`.
+    SharedImages(String),
     Unknown,
 }
 
@@ -97,10 +105,24 @@ fn route(path: &str) -> Route {
         "/v1" | "/v1/" => Route::Root,
         "/v1/images" => Route::Index,
         "/v1/images/detail" => Route::Detail,
-        p => match p.strip_prefix("/v1/images/") {
-            Some(id) if !id.is_empty() && !id.contains('/') => Route::Image(id.to_string()),
-            _ => Route::Unknown,
-        },
+        p => {
+            if let Some(member) = p.strip_prefix("/v1/shared-images/") {
+                return match member {
+                    m if !m.is_empty() && !m.contains('/') => Route::SharedImages(m.to_string()),
+                    _ => Route::Unknown,
+                };
+            }
+            let Some(rest) = p.strip_prefix("/v1/images/") else {
+                return Route::Unknown;
+            };
+            let parts: Vec<&str> = rest.split('/').collect();
+            match parts.as_slice() {
+                [id] if !id.is_empty() => Route::Image(id.to_string()),
+                [id, "members"] if !id.is_empty() => Route::Members(id.to_string()),
+                [id, "members", m] if !id.is_empty() && !m.is_empty() => Route::Member(id.to_string(), m.to_string()),
+                _ => Route::Unknown,
+            }
+        }
     }
 }
 
@@ -133,15 +155,13 @@ pub async fn entry(req: HttpRequest, payload: web::Payload, state: web::Data<V1S
     }
     let method = req.method().clone();
     let backend = state.backend.as_ref();
+    let idle = std::time::Duration::from_secs_f64(state.settings.server.body_timeout_secs);
     let result = match (route(&path), &method) {
         (Route::Root, &Method::GET | &Method::HEAD) => list_images(&req, backend, &ctx, false).await,
         (Route::Root, _) => Err(HttpError::method_not_allowed("GET, HEAD").into()),
         // Routes matched methods literally: HEAD was not GET.
         (Route::Index, &Method::GET) => list_images(&req, backend, &ctx, false).await,
-        (Route::Index, &Method::POST) => {
-            let idle = std::time::Duration::from_secs_f64(state.settings.server.body_timeout_secs);
-            write::create(&req, payload, backend, &ctx, idle).await
-        }
+        (Route::Index, &Method::POST) => write::create(&req, payload, backend, &ctx, idle).await,
         (Route::Index, _) => Err(HttpError::method_not_allowed("GET, POST").into()),
         (Route::Detail, &Method::GET) => list_images(&req, backend, &ctx, true).await,
         (Route::Detail, &Method::HEAD) => Err(HttpError {
@@ -157,7 +177,22 @@ pub async fn entry(req: HttpRequest, payload: web::Payload, state: web::Data<V1S
         (Route::Image(id), &Method::HEAD) => meta(backend, &ctx, &id).await,
         (Route::Image(id), &Method::GET) => show(&req, backend, &ctx, &id).await,
         (Route::Image(id), &Method::DELETE) => write::delete(backend, &ctx, &id).await,
-        (Route::Image(_), _) => Err(HttpError::method_not_allowed("GET, HEAD, DELETE").into()),
+        (Route::Image(id), &Method::PUT) => update::update(&req, payload, backend, &ctx, idle, &id).await,
+        (Route::Image(_), _) => Err(HttpError::method_not_allowed("GET, HEAD, PUT, DELETE").into()),
+        (Route::Members(id), &Method::GET) => members::index(backend, &ctx, &id).await,
+        (Route::Members(id), &Method::PUT) => members::replace(payload, backend, &ctx, idle, &id).await,
+        (Route::Members(_), _) => Err(HttpError::method_not_allowed("GET, PUT").into()),
+        (Route::Member(id, m), &Method::PUT) => members::add(payload, backend, &ctx, idle, &id, &m).await,
+        (Route::Member(id, m), &Method::DELETE) => members::remove(backend, &ctx, &id, &m).await,
+        // v1 routed GET to a `show` its controller did not have: `default`'s bare 405.
+        (Route::Member(..), &Method::GET) => Err(HttpError {
+            headers: Vec::new(),
+            ..HttpError::method_not_allowed("")
+        }
+        .into()),
+        (Route::Member(..), _) => Err(HttpError::method_not_allowed("GET, PUT, DELETE").into()),
+        // Routed without a method condition.
+        (Route::SharedImages(m), _) => members::shared_images(backend, &ctx, &m).await,
         (Route::Unknown, _) => Err(HttpError::explained(404, webob::NOT_FOUND_DEFAULT).into()),
     };
     match result {
@@ -350,7 +385,11 @@ mod tests {
         assert!(matches!(route("/v1/"), Route::Root));
         assert!(matches!(route("/v1/images/detail"), Route::Detail));
         assert!(matches!(route("/v1/images/abc"), Route::Image(ref id) if id == "abc"));
-        assert!(matches!(route("/v1/images/abc/members"), Route::Unknown));
+        assert!(matches!(route("/v1/images/abc/members"), Route::Members(ref id) if id == "abc"));
+        assert!(matches!(route("/v1/images/abc/members/p"), Route::Member(ref id, ref m) if id == "abc" && m == "p"));
+        assert!(matches!(route("/v1/shared-images/p"), Route::SharedImages(ref m) if m == "p"));
+        assert!(matches!(route("/v1/shared-images/"), Route::Unknown));
+        assert!(matches!(route("/v1/images/abc/members/p/x"), Route::Unknown));
         assert!(matches!(route("/v1/images/"), Route::Unknown));
         assert!(matches!(route("/v1x"), Route::Unknown));
     }

@@ -29,7 +29,7 @@ use std::time::Duration;
 
 /// Why an upload stream failed.
 #[derive(Clone, Debug, PartialEq)]
-enum Failure {
+pub(super) enum Failure {
     /// The client broke off (or the body was malformed).
     Disconnected,
     /// No data for the body timeout.
@@ -38,7 +38,7 @@ enum Failure {
     Mismatch(String),
 }
 
-type Verdict = Arc<Mutex<Option<Failure>>>;
+pub(super) type Verdict = Arc<Mutex<Option<Failure>>>;
 
 fn set(verdict: &Verdict, f: Failure) {
     let mut v = verdict.lock().unwrap_or_else(|p| p.into_inner());
@@ -49,7 +49,13 @@ fn set(verdict: &Verdict, f: Failure) {
 /// reads the (not `Send`) payload into a channel of two chunks; the stream
 /// counts and hashes what passes, and at its end checks v1's supplied `size`
 /// and `checksum`, failing instead of ending on a mismatch.
-fn body_stream(payload: web::Payload, idle: Duration, meta: &V1Meta) -> (UploadStream, Verdict) {
+/// `consequence` ends a mismatch's message (what became of the image).
+pub(super) fn body_stream(
+    payload: web::Payload,
+    idle: Duration,
+    meta: &V1Meta,
+    consequence: &'static str,
+) -> (UploadStream, Verdict) {
     let verdict: Verdict = Arc::new(Mutex::new(None));
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, Failure>>(2);
     let mut payload = payload;
@@ -73,6 +79,7 @@ fn body_stream(payload: web::Payload, idle: Duration, meta: &V1Meta) -> (UploadS
         size: 0,
         expect_size: meta.int("size").and_then(|n| u64::try_from(n).ok()),
         expect_checksum: meta.str("checksum").map(str::to_string),
+        consequence,
         verdict: verdict.clone(),
         done: false,
     };
@@ -85,6 +92,7 @@ struct Checked {
     size: u64,
     expect_size: Option<u64>,
     expect_checksum: Option<String>,
+    consequence: &'static str,
     verdict: Verdict,
     done: bool,
 }
@@ -103,10 +111,11 @@ impl Checked {
 
     /// v1's `_kill_mismatched`, size first.
     fn mismatch(&mut self) -> Option<String> {
+        let consequence = self.consequence;
         let msg = |attr: &str, supplied: &str, actual: &str| {
             format!(
                 "Supplied {attr} ({supplied}) and {attr} generated from uploaded image ({actual}) did not match. \
-                 The image has been deleted."
+                 {consequence}"
             )
         };
         if let Some(s) = self.expect_size.filter(|&s| s != 0 && s != self.size) {
@@ -148,7 +157,7 @@ impl Stream for Checked {
 
 /// Whether the request has a body as Glance v1's `has_body` saw it: chunked,
 /// or a length above zero.
-fn has_body(req: &HttpRequest) -> bool {
+pub(super) fn has_body(req: &HttpRequest) -> bool {
     let h = req.headers();
     let chunked = h
         .get(header::TRANSFER_ENCODING)
@@ -161,24 +170,49 @@ fn has_body(req: &HttpRequest) -> bool {
     chunked || length.is_some_and(|n| n > 0)
 }
 
-fn plain400(msg: impl Into<String>) -> HttpError {
+pub(super) fn plain400(msg: impl Into<String>) -> HttpError {
     HttpError::explained(400, msg).plain_typed()
+}
+
+/// v1's external sources, which this service refuses (`verb`: what the call does).
+pub(super) fn refuse_sources(meta: &V1Meta, req: &HttpRequest, verb: &str) -> Result<(), HttpError> {
+    if req.headers().contains_key("x-glance-api-copy-from") || meta.has("copy_from") {
+        return Err(plain400(format!(
+            "{verb} an image from x-glance-api-copy-from is not supported: the Glance v2 API behind this \
+             service does not copy from external sources. Upload the data in the request body instead."
+        )));
+    }
+    if meta.str("location").is_some() {
+        return Err(plain400(format!(
+            "{verb} an image from x-image-meta-location is not supported: the Glance v2 API behind this \
+             service does not let users set image locations. Upload the data in the request body instead."
+        )));
+    }
+    Ok(())
+}
+
+/// A body is data only as `application/octet-stream`, and data needs both
+/// formats (`_validate_image_for_activation`).
+pub(super) fn check_data(req: &HttpRequest, disk: Option<&str>, container: Option<&str>) -> Result<(), HttpError> {
+    let ct = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
+    if ct.is_none_or(|c| c.split(';').next().unwrap_or("").trim() != "application/octet-stream") {
+        return Err(HttpError::explained(
+            400,
+            "Content-Type must be application/octet-stream",
+        ));
+    }
+    if disk.is_none() {
+        return Err(HttpError::explained(400, "Disk format is not specified."));
+    }
+    if container.is_none() {
+        return Err(HttpError::explained(400, "Container format is not specified."));
+    }
+    Ok(())
 }
 
 /// The new image of `meta`, or v1's refusal of what this service cannot do.
 fn new_image(meta: &V1Meta, ctx: &RequestContext, req: &HttpRequest) -> Result<NewImage, HttpError> {
-    if req.headers().contains_key("x-glance-api-copy-from") || meta.has("copy_from") {
-        return Err(plain400(
-            "Creating an image from x-glance-api-copy-from is not supported: the Glance v2 API behind this \
-             service does not copy from external sources. Upload the data in the request body instead.",
-        ));
-    }
-    if meta.str("location").is_some() {
-        return Err(plain400(
-            "Creating an image from x-image-meta-location is not supported: the Glance v2 API behind this \
-             service does not let users set image locations. Upload the data in the request body instead.",
-        ));
-    }
+    refuse_sources(meta, req, "Creating")?;
     if let Some(owner) = meta.str("owner").filter(|o| *o != ctx.project_id) {
         return Err(plain400(format!(
             "x-image-meta-owner {owner} is not supported: images are owned by the project of the token."
@@ -208,7 +242,7 @@ fn new_image(meta: &V1Meta, ctx: &RequestContext, req: &HttpRequest) -> Result<N
 
 /// A failed upload: what the body stream saw first (a v1 check, a client
 /// that broke off or stalled), else the backend's refusal.
-fn upload_error(err: &BackendError, failure: Option<Failure>) -> V1Error {
+pub(super) fn upload_error(err: &BackendError, failure: Option<Failure>) -> V1Error {
     match failure {
         Some(Failure::Mismatch(m)) => plain400(m).into(),
         Some(Failure::Disconnected) => plain400("Client disconnected before sending all data to backend").into(),
@@ -229,17 +263,7 @@ pub async fn create(
     let new = new_image(&meta, ctx, req)?;
     let body = has_body(req);
     if body {
-        let ct = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
-        if ct.is_none_or(|c| c.split(';').next().unwrap_or("").trim() != "application/octet-stream") {
-            return Err(HttpError::explained(400, "Content-Type must be application/octet-stream").into());
-        }
-        // `_validate_image_for_activation`.
-        if new.disk_format.is_none() {
-            return Err(HttpError::explained(400, "Disk format is not specified.").into());
-        }
-        if new.container_format.is_none() {
-            return Err(HttpError::explained(400, "Container format is not specified.").into());
-        }
+        check_data(req, new.disk_format.as_deref(), new.container_format.as_deref())?;
     }
     let requested_id = new.id.clone();
     let image = backend.create_image(ctx, new).await.map_err(|e| {
@@ -251,7 +275,7 @@ pub async fn create(
         )
     })?;
     let image = if body {
-        let (stream, verdict) = body_stream(payload, idle, &meta);
+        let (stream, verdict) = body_stream(payload, idle, &meta, "The image has been deleted.");
         match backend.upload(ctx, &image.id, stream).await {
             Ok(img) => img,
             Err(e) => {

@@ -155,6 +155,10 @@ async fn entry(req: HttpRequest, payload: web::Payload, state: web::Data<V2State
             Err(e) => Err(e.into()),
         },
         Endpoint::Tag { id, tag, add } => images::tag(call, &id, &tag, add).await,
+        Endpoint::Members(id) => match crate::backend::ImageBackend::members(store, &ctx, &id).await {
+            Ok(members) => Ok(json_response(StatusCode::OK, &req, &view::members(&members))),
+            Err(e) => Err(e.into()),
+        },
         Endpoint::SchemaImage => Ok(json_response(StatusCode::OK, &req, &schema::image())),
         Endpoint::SchemaImages => Ok(json_response(StatusCode::OK, &req, &schema::images())),
         Endpoint::MethodNotAllowed => Err(V2Error::new(405, "The method is not allowed for this resource.")),

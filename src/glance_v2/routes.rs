@@ -25,6 +25,8 @@ pub enum Endpoint {
         tag: String,
         add: bool,
     },
+    /// `GET /v2/images/{id}/members`.
+    Members(String),
     SchemaImage,
     SchemaImages,
     /// A served resource, another method: 405.
@@ -52,6 +54,7 @@ pub fn parse(method: &Method, path: &str) -> Endpoint {
         (["images", i], "PATCH") => Endpoint::ImageUpdate(id(i)),
         (["images", i, "file"], "PUT") => Endpoint::Upload(id(i)),
         (["images", i, "file"], "GET") => Endpoint::Download(id(i)),
+        (["images", i, "members"], "GET") => Endpoint::Members(id(i)),
         (["images", i, "actions", a @ ("deactivate" | "reactivate")], "POST") => {
             Endpoint::SetActive(id(i), *a == "reactivate")
         }
@@ -62,7 +65,7 @@ pub fn parse(method: &Method, path: &str) -> Endpoint {
         },
         (["schemas", "image"], "GET") => Endpoint::SchemaImage,
         (["schemas", "images"], "GET") => Endpoint::SchemaImages,
-        (["images"] | ["images", _] | ["images", _, "file"] | ["images", _, "actions", _], _) => {
+        (["images"] | ["images", _] | ["images", _, "file" | "members"] | ["images", _, "actions", _], _) => {
             Endpoint::MethodNotAllowed
         }
         _ => Endpoint::NotFound,
@@ -125,7 +128,7 @@ mod tests {
             ("DELETE", "/v2/images/abc/file", Endpoint::MethodNotAllowed),
             ("POST", "/v2/images/abc/actions/other", Endpoint::MethodNotAllowed),
             ("GET", "/v2/images/abc/tags/t", Endpoint::NotFound),
-            ("GET", "/v2/images/abc/members", Endpoint::NotFound),
+            ("GET", "/v2/images/abc/members", Endpoint::Members(i())),
             ("GET", "/v2/tasks", Endpoint::NotFound),
             ("GET", "/v2/v2/images", Endpoint::NotFound),
             ("GET", "/v1/images", Endpoint::NotFound),

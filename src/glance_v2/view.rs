@@ -41,6 +41,24 @@ fn opt_str(v: &Option<String>) -> Value {
 }
 
 /// Glance's version document, its links under `base`.
+/// `GET /v2/images/{id}/members`'s body.
+pub fn members(members: &[crate::backend::Member]) -> Value {
+    let list: Vec<Value> = members
+        .iter()
+        .map(|m| {
+            serde_json::json!({
+                "created_at": m.created_at,
+                "image_id": m.image_id,
+                "member_id": m.member_id,
+                "schema": "/v2/schemas/member",
+                "status": m.status,
+                "updated_at": m.updated_at,
+            })
+        })
+        .collect();
+    serde_json::json!({"members": list, "schema": "/v2/schemas/members"})
+}
+
 pub fn versions(base: &str) -> Value {
     let list: Vec<Value> = [
         ("v2.9", "CURRENT"),

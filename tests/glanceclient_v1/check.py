@@ -36,6 +36,15 @@ class Checks:
         if not cond:
             self.failed.append(what)
 
+    def report(self, what):
+        """Print the outcome of the checks of `what`; exit 1 if any failed."""
+        if self.failed:
+            print("%s: FAILED" % what)
+            for f in self.failed:
+                print("  " + f)
+            sys.exit(1)
+        print("%s: all checks passed" % what)
+
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])

@@ -8,6 +8,7 @@ pub mod process;
 pub mod raw;
 pub mod seed;
 pub mod tls;
+pub mod v1;
 
 use nova_images_proxy::config::{Overrides, Settings};
 use std::net::TcpListener;

@@ -210,17 +210,8 @@ impl EmbeddedStore {
 
 #[cfg(test)]
 mod tests {
+    use super::super::policy::tests::ctx;
     use super::*;
-
-    fn ctx(project: &str, roles: &[&str]) -> RequestContext {
-        RequestContext {
-            token: String::new(),
-            user_id: "u".into(),
-            project_id: project.into(),
-            roles: roles.iter().map(|r| r.to_string()).collect(),
-            request_id: String::new(),
-        }
-    }
 
     fn status<T>(r: BackendResult<T>) -> u16 {
         match r {

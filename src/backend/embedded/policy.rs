@@ -208,10 +208,11 @@ pub fn enforce_change(before: &Image, after: &Image, ctx: &RequestContext) -> Ba
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
-    fn ctx(project: &str, roles: &[&str]) -> RequestContext {
+    /// A caller of `project` with `roles` (also for the members tests).
+    pub fn ctx(project: &str, roles: &[&str]) -> RequestContext {
         RequestContext {
             token: String::new(),
             user_id: "u".into(),

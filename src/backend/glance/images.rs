@@ -54,13 +54,7 @@ impl GlanceBackend {
         let deadline = self.deadline();
         within(deadline, async {
             let base = self.base_properties(ctx, deadline).await;
-            let resp = self
-                .send(deadline, false, || {
-                    self.request(ctx, reqwest::Method::POST, &url)
-                        .header(reqwest::header::CONTENT_TYPE, "application/json")
-                        .body(body.clone())
-                })
-                .await?;
+            let resp = self.post_json(ctx, &url, body, deadline).await?;
             if resp.status().as_u16() != 201 {
                 return Err(error_from_response(resp).await);
             }

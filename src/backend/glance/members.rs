@@ -90,13 +90,7 @@ impl GlanceBackend {
         let body = json!({ "member": member }).to_string();
         let deadline = self.deadline();
         within(deadline, async {
-            let resp = self
-                .send(deadline, false, || {
-                    self.request(ctx, reqwest::Method::POST, &url)
-                        .header(reqwest::header::CONTENT_TYPE, "application/json")
-                        .body(body.clone())
-                })
-                .await?;
+            let resp = self.post_json(ctx, &url, body, deadline).await?;
             member_from_glance(&self.json_or_error(resp).await?)
         })
         .await
@@ -104,21 +98,39 @@ impl GlanceBackend {
 
     pub(super) async fn remove_member_v2(&self, ctx: &RequestContext, id: &str, member: &str) -> BackendResult<()> {
         check_id(id)?;
-        let url = format!(
-            "{}/{}",
-            self.members_url(id),
-            percent_encoding::utf8_percent_encode(member, PATH_SEGMENT)
-        );
+        let member = percent_encoding::utf8_percent_encode(member, PATH_SEGMENT);
+        self.delete_url(ctx, &format!("{}/{member}", self.members_url(id)))
+            .await
+    }
+
+    /// `DELETE url`: any 2xx is done.
+    pub(super) async fn delete_url(&self, ctx: &RequestContext, url: &str) -> BackendResult<()> {
         let deadline = self.deadline();
         within(deadline, async {
             let resp = self
-                .send(deadline, false, || self.request(ctx, reqwest::Method::DELETE, &url))
+                .send(deadline, false, || self.request(ctx, reqwest::Method::DELETE, url))
                 .await?;
             if resp.status().is_success() {
                 Ok(())
             } else {
                 Err(error_from_response(resp).await)
             }
+        })
+        .await
+    }
+
+    /// `POST url` with the JSON `body`, sent once (not idempotent).
+    pub(super) async fn post_json(
+        &self,
+        ctx: &RequestContext,
+        url: &str,
+        body: String,
+        deadline: tokio::time::Instant,
+    ) -> BackendResult<reqwest::Response> {
+        self.send(deadline, false, || {
+            self.request(ctx, reqwest::Method::POST, url)
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(body.clone())
         })
         .await
     }
