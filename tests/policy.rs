@@ -9,8 +9,8 @@
 //! (and, through Nova's API, the same body), and a refused call must leave
 //! the image exactly as it was.
 //!
-//! Shared images with members are not covered: the embedded store has no
-//! member API, so a shared image is its owner's alone on both sides here.
+//! The images here have no members (a shared image is its owner's alone on
+//! both sides); members and what they see: tests/glance_v1_update.rs.
 
 mod support;
 

@@ -74,6 +74,9 @@ pub fn classify(listener: Listener, method: &Method, path: &str) -> Option<Depre
                 (["v1", "images", _], "GET") => "v1.images.show",
                 (["v1", "images", _], "HEAD") => "v1.images.meta",
                 (["v1", "images", _], "DELETE") => "v1.images.delete",
+                (["v1", "images", _], "PUT") => "v1.images.update",
+                (["v1", "images", _, "members", ..], _) => "v1.images.members",
+                (["v1", "shared-images", _], _) => "v1.shared_images",
                 (["v1", ..], _) => "v1.other",
                 _ => return None,
             };
@@ -96,6 +99,9 @@ pub fn replacement(endpoint: &str) -> &'static str {
             "PATCH /v2/images/{id}"
         }
         "v1.images.create" => "POST /v2/images and PUT /v2/images/{id}/file",
+        "v1.images.update" => "PATCH /v2/images/{id} and PUT /v2/images/{id}/file",
+        "v1.images.members" => "GET/POST /v2/images/{id}/members and DELETE /v2/images/{id}/members/{member}",
+        "v1.shared_images" => "GET /v2/images?visibility=shared&member_status=all",
         _ => "the Glance v2 API",
     }
 }
