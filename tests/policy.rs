@@ -109,16 +109,7 @@ struct Side {
     _services: Vec<support::Service>,
 }
 
-fn keystone_pairs(url: &str) -> Vec<(&'static str, String)> {
-    vec![
-        ("auth.strategy", "keystone".into()),
-        ("auth.keystone_url", url.into()),
-        ("auth.service_user", var("NIP_KEYSTONE_SERVICE_USER")),
-        ("auth.service_password", var("NIP_KEYSTONE_SERVICE_PASSWORD")),
-        ("auth.service_project", var("NIP_KEYSTONE_SERVICE_PROJECT")),
-        ("auth.service_domain", "Default".into()),
-    ]
-}
+use support::keystone_pairs;
 
 fn refs<'a>(pairs: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
     pairs.iter().map(|(k, v)| (*k, v.as_str())).collect()

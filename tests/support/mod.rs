@@ -270,3 +270,19 @@ pub async fn password_token(
     let id = r.headers()["x-subject-token"].to_str().unwrap().to_string();
     (id, serde_json::from_slice(&r.bytes().await.unwrap()).unwrap())
 }
+
+/// The service's settings for Keystone at `url` with the test run's service
+/// account (`NIP_KEYSTONE_SERVICE_*`, printed by `scripts/keystone.sh start`).
+pub fn keystone_pairs(url: &str) -> Vec<(&'static str, String)> {
+    let var = |name: &str| {
+        std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set (scripts/keystone.sh start prints it)"))
+    };
+    vec![
+        ("auth.strategy", "keystone".into()),
+        ("auth.keystone_url", url.into()),
+        ("auth.service_user", var("NIP_KEYSTONE_SERVICE_USER")),
+        ("auth.service_password", var("NIP_KEYSTONE_SERVICE_PASSWORD")),
+        ("auth.service_project", var("NIP_KEYSTONE_SERVICE_PROJECT")),
+        ("auth.service_domain", "Default".into()),
+    ]
+}

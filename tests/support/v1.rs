@@ -30,9 +30,14 @@ pub struct Svc {
 
 impl Svc {
     pub fn start(backend: &Backend) -> Svc {
+        Self::start_with(backend, &[])
+    }
+
+    /// As [`Svc::start`], with further settings (`extra`).
+    pub fn start_with(backend: &Backend, extra: &[(&str, &str)]) -> Svc {
         let dir = tempfile::tempdir().expect("tempdir");
         let dir_str = dir.path().to_string_lossy().into_owned();
-        let pairs: Vec<(&str, &str)> = match backend {
+        let mut pairs: Vec<(&str, &str)> = match backend {
             Backend::Glance(url) => vec![("glance.url", url.as_str())],
             Backend::Embedded => vec![
                 ("embedded.data_dir", dir_str.as_str()),
@@ -40,6 +45,7 @@ impl Svc {
                 ("embedded.enabled", "true"),
             ],
         };
+        pairs.extend_from_slice(extra);
         let mut svc = super::start_image_listener(super::settings(&pairs));
         let v2 = match backend {
             Backend::Glance(url) => url.clone(),
