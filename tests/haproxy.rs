@@ -9,7 +9,7 @@
 mod support;
 
 use serde_json::Value;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 use support::process::free_port;
@@ -23,27 +23,8 @@ impl Drop for Guard {
     }
 }
 
-struct Nova {
-    state: PathBuf,
-}
-
-impl Drop for Nova {
-    fn drop(&mut self) {
-        let _ = Command::new(root().join("scripts/nova.sh"))
-            .args(["stop", "--state"])
-            .arg(&self.state)
-            .output();
-    }
-}
-
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn home_cache(name: &str) -> PathBuf {
-    Path::new(&std::env::var("HOME").unwrap_or_default())
-        .join(".cache/nova-images-proxy")
-        .join(name)
 }
 
 /// Requests the service answered, the health checks aside.
@@ -83,9 +64,8 @@ async fn haproxy_sends_every_images_path_to_the_service_and_the_rest_to_nova_and
     let Some(glance) = support::glance_url("NIP_TEST_GLANCE_URL") else {
         return;
     };
-    let nova_venv = std::env::var("NIP_NOVA_VENV").map_or_else(|_| home_cache("nova-venv"), PathBuf::from);
     let have_haproxy = Command::new("haproxy").arg("-v").output().is_ok();
-    if !have_haproxy || !nova_venv.join("bin/uwsgi").exists() {
+    if !have_haproxy || !support::real::nova_installed() {
         assert!(
             std::env::var_os("NIP_REQUIRE_HAPROXY").is_none(),
             "haproxy or Nova missing (scripts/debian-tools.sh install, scripts/nova.sh install)"
@@ -111,22 +91,7 @@ async fn haproxy_sends_every_images_path_to_the_service_and_the_rest_to_nova_and
 
     // Real Nova on the same Glance.
     let nova_port = free_port();
-    let nova = Nova {
-        state: dir.path().join("nova"),
-    };
-    let out = Command::new(root().join("scripts/nova.sh"))
-        .args([
-            "start",
-            "--port",
-            &nova_port.to_string(),
-            "--glance",
-            &glance,
-            "--state",
-        ])
-        .arg(&nova.state)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "nova: {}", String::from_utf8_lossy(&out.stderr));
+    let _nova = support::real::nova(nova_port, &dir.path().join("nova"), &glance);
 
     // The service, metrics on (they tell who answered), behind the proxy.
     let metrics = format!("127.0.0.1:{}", free_port());
@@ -243,8 +208,8 @@ async fn haproxy_sends_every_images_path_to_the_service_and_the_rest_to_nova_and
     );
 
     // Old clients through the two endpoints.
-    let python =
-        std::env::var("NIP_GLANCE_PYTHON").map_or_else(|_| home_cache("glance-venv/bin/python"), PathBuf::from);
+    let python = std::env::var("NIP_GLANCE_PYTHON")
+        .map_or_else(|_| support::real::home_cache("glance-venv/bin/python"), PathBuf::from);
     let out = Command::new(&python)
         .arg(root().join("tests/clients/through_haproxy.py"))
         .args([&compute, &image_ep, support::TOKEN])

@@ -6,9 +6,11 @@ pub mod capture;
 pub mod fault_proxy;
 pub mod process;
 pub mod raw;
+pub mod real;
 pub mod seed;
 pub mod tls;
 pub mod v1;
+pub mod wire;
 
 use nova_images_proxy::config::{Overrides, Settings};
 use std::net::TcpListener;
