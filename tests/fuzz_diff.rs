@@ -22,7 +22,7 @@ mod state;
 
 use rand::SeedableRng;
 use std::collections::BTreeMap;
-use support::{raw, wire};
+use support::{capture, raw};
 
 /// One answer, as compared.
 #[derive(Debug, PartialEq)]
@@ -39,11 +39,11 @@ fn ask(base: &str, r: &grammar::Request) -> Answer {
         Ok(resp) => {
             // Nova's uwsgi sends `Connection: close`; 204s are compared with
             // their Content-Length (a listed deviation).
-            let headers = wire::normalize_headers(resp.headers.clone(), 0);
+            let headers = capture::normalize_headers(resp.headers.clone(), 0);
             Answer {
                 status: resp.status,
                 headers,
-                body: wire::mask(&resp.text()),
+                body: capture::mask(&resp.text()),
             }
         }
         Err(e) => Answer {

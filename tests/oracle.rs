@@ -55,10 +55,11 @@ fn setup_steps(case: &str) -> Vec<(&'static str, String, Option<&'static str>, u
     }
 }
 
-/// Replay every captured case against `base`; returns (equal, total).
-async fn replay(base: &str) -> (usize, usize) {
+/// Replay every captured case of `tests/fixtures/<set>` against `base`;
+/// returns (equal, total).
+async fn replay(base: &str, set: &str) -> (usize, usize) {
     let client = support::client();
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/oracle");
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(set);
     let index = std::fs::read_to_string(dir.join("INDEX.tsv")).expect("INDEX.tsv");
     let mut equal = 0;
     let mut total = 0;
@@ -107,9 +108,13 @@ async fn service_on_glance_answers_like_real_nova_for_every_captured_case() {
         &support::Backend::Glance(glance.clone()),
         &[("api.glance_link_prefix", "http://127.0.0.1:9292")],
     );
-    let (equal, total) = replay(&service.base).await;
+    let (equal, total) = replay(&service.base, "oracle").await;
     println!("oracle (real Glance): {equal} of {total} cases equal");
     assert_eq!(equal, total, "{} oracle cases differ", total - equal);
+    // Real Nova's answers to what the differential fuzzer found (state-independent).
+    let (equal, total) = replay(&service.base, "fuzz").await;
+    println!("oracle fuzz regressions (real Glance): {equal} of {total} cases equal");
+    assert_eq!(equal, total, "{} fuzz regression cases differ", total - equal);
 }
 
 #[actix_web::test]
@@ -119,7 +124,11 @@ async fn service_on_embedded_store_answers_like_real_nova_for_every_captured_cas
         &[("api.glance_link_prefix", "http://127.0.0.1:9292")],
     );
     support::seed::seed_store(&support::store_of(&service), 20).await;
-    let (equal, total) = replay(&service.base).await;
+    let (equal, total) = replay(&service.base, "oracle").await;
     println!("oracle (embedded store): {equal} of {total} cases equal");
     assert_eq!(equal, total, "{} oracle cases differ", total - equal);
+    // Real Nova's answers to what the differential fuzzer found (state-independent).
+    let (equal, total) = replay(&service.base, "fuzz").await;
+    println!("oracle fuzz regressions (embedded store): {equal} of {total} cases equal");
+    assert_eq!(equal, total, "{} fuzz regression cases differ", total - equal);
 }

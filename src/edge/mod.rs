@@ -11,6 +11,7 @@ pub mod body;
 pub mod forwarded;
 pub mod links;
 pub mod params;
+pub mod path;
 pub mod pyjson;
 pub mod range;
 pub mod request_id;

@@ -6,7 +6,7 @@
 use super::fault::Fault;
 use super::microversion;
 use crate::backend::{BackendError, Refusal};
-use crate::edge::webob::{HttpError, NOT_FOUND_DEFAULT};
+use crate::edge::webob::{HttpError, NOT_FOUND_DEFAULT, TEXT_HTML};
 use actix_web::http::{header, StatusCode};
 use actix_web::{HttpRequest, HttpResponse};
 
@@ -68,7 +68,12 @@ impl NovaError {
                     version: echo,
                 },
             ),
-            NovaError::Page(page) => (page.response(req), meta.clone()),
+            NovaError::Page(mut page) => {
+                // WebOb answers HEAD with its default type, whatever `Accept` says,
+                // unless the exception was raised with its own.
+                page.head_content_type.get_or_insert(TEXT_HTML);
+                (page.response(req), meta.clone())
+            }
             NovaError::Unauthenticated { www_authenticate_uri } => {
                 (crate::edge::unauthorized(Some(&www_authenticate_uri)), meta.clone())
             }

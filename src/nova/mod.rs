@@ -12,6 +12,7 @@ pub mod microversion;
 pub mod pipeline;
 pub mod query;
 pub mod routes;
+mod unversioned;
 mod validation;
 pub mod versions;
 pub mod views;
@@ -20,12 +21,10 @@ mod writable_keys;
 use crate::auth;
 use crate::backend::{ImageBackend, RequestContext};
 use crate::config::Settings;
-use crate::edge::forwarded::{quote_path, Origin};
+use crate::edge::forwarded::Origin;
 use crate::edge::links::update_link_prefix;
-use crate::edge::request_id;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
-use error::{finish, Meta};
 use microversion::Version;
 use std::sync::Arc;
 
@@ -88,52 +87,24 @@ pub struct Call<'a> {
     pub http: &'a HttpRequest,
 }
 
-fn json(status: StatusCode, meta: &Meta, body: &serde_json::Value) -> HttpResponse {
-    finish(status, meta, "application/json", crate::edge::pyjson::to_vec(body))
-}
-
 /// The single entry point of the compute listener.
 pub async fn entry(req: HttpRequest, payload: web::Payload, state: web::Data<NovaState>) -> HttpResponse {
-    let path = crate::edge::decoded_path(&req);
+    // oslo.middleware's CORS filter heads every pipeline: with no allowed
+    // origin configured, a preflight is an empty 200 before anything else.
+    if req.method() == actix_web::http::Method::OPTIONS {
+        return HttpResponse::Ok().finish();
+    }
+    // The path as Nova routes it: dot segments resolved, decoded, `//` collapsed.
+    let path = crate::edge::path::routed(req.uri().path());
     let state = state.get_ref();
     let origin = Origin::trusted_as_configured(&req);
-    let default_host = req.app_config().host();
-    let max = state.max_version;
-    let prefix = &state.settings.api.compute_link_prefix;
-    // webob's `application_url` of the versions application (mounted at `/`).
-    let root_url = update_link_prefix(&origin.application_url(default_host, ""), prefix);
-    match path.as_str() {
-        "" | "/" => {
-            let body = versions::root(&root_url, max);
-            return json(StatusCode::OK, &Meta::default(), &body);
-        }
-        "/v2" | "/v2/" | "/v2.1" | "/v2.1/" => {
-            let legacy = path.starts_with("/v2/") || path == "/v2";
-            let mut meta = Meta {
-                request_id: Some(request_id::of(&req)),
-                version: None,
-            };
-            if !legacy {
-                match pipeline::negotiate(&req, max) {
-                    Ok(v) => meta.version = Some(v.to_string()),
-                    Err(e) => return e.into_response(&req, &meta),
-                }
-            }
-            let (id, app) = if legacy { ("v2.0", "v2") } else { ("v2.1", "v2.1") };
-            let self_url = update_link_prefix(&origin.application_url(default_host, &format!("/{app}")), prefix);
-            return json(StatusCode::OK, &meta, &versions::show(id, &self_url, max));
-        }
-        _ => {}
-    }
-    let (legacy, app, rest) = if let Some(rest) = path.strip_prefix("/v2.1/") {
-        (false, "v2.1", rest)
-    } else if let Some(rest) = path.strip_prefix("/v2/") {
-        (true, "v2", rest)
+    let api = if let Some(rest) = path.strip_prefix("/v2.1/") {
+        Some((false, "v2.1", rest))
     } else {
-        // webob's `req.path`: the script name (the proxy's prefix) and the path, quoted.
-        let req_path = quote_path(&format!("{}{path}", origin.prefix));
-        let body = versions::choices(&root_url, &req_path);
-        return json(StatusCode::MULTIPLE_CHOICES, &Meta::default(), &body);
+        path.strip_prefix("/v2/").map(|rest| (true, "v2", rest))
+    };
+    let Some((legacy, app, rest)) = api.filter(|(_, _, rest)| !rest.is_empty()) else {
+        return unversioned::answer(&req, payload, state, &path, &origin).await;
     };
     let rest = format!("/{rest}");
     let target = pipeline::Target {

@@ -36,7 +36,8 @@ pub fn parse_curl(name: &str, cmd: &str) -> Request {
     let mut it = args.iter().skip(1);
     while let Some(a) = it.next() {
         match a.as_str() {
-            "-sS" | "-i" | "-s" | "-S" => {}
+            "-sS" | "-i" | "-s" | "-S" | "--path-as-is" => {}
+            "-I" => method = Some("HEAD".to_string()),
             "--noproxy" => {
                 it.next();
             }
@@ -103,7 +104,7 @@ pub fn mask(s: &str) -> String {
     out
 }
 
-fn normalize_headers(headers: Vec<(String, String)>, status: u16) -> Vec<(String, String)> {
+pub fn normalize_headers(headers: Vec<(String, String)>, status: u16) -> Vec<(String, String)> {
     let mut out: Vec<(String, String)> = headers
         .into_iter()
         .map(|(k, v)| (k.to_ascii_lowercase(), v))

@@ -10,7 +10,6 @@ pub mod real;
 pub mod seed;
 pub mod tls;
 pub mod v1;
-pub mod wire;
 
 use nova_images_proxy::config::{Overrides, Settings};
 use std::net::TcpListener;

@@ -1,0 +1,81 @@
+//! The request path as Nova's stack sees it: the WSGI server resolves `.` and
+//! `..` segments (RFC 3986 `remove_dot_segments`, on the path as sent: `%2E%2E`
+//! stays a name) and percent-decodes it; paste's `urlmap` collapses runs of
+//! `/`.
+
+/// RFC 3986 §5.2.4 on a path as sent.
+pub fn remove_dot_segments(path: &str) -> String {
+    let mut out: Vec<&str> = Vec::new();
+    let segments: Vec<&str> = path.split('/').collect();
+    let last = segments.len().saturating_sub(1);
+    // A path ending in `.` or `..` keeps a trailing slash.
+    let mut trailing = false;
+    for (i, seg) in segments.iter().enumerate() {
+        trailing = false;
+        match *seg {
+            "." => trailing = i == last,
+            ".." => {
+                if out.len() > 1 {
+                    out.pop();
+                }
+                trailing = i == last;
+            }
+            s => out.push(s),
+        }
+    }
+    let mut joined = out.join("/");
+    if trailing || joined.is_empty() {
+        joined.push('/');
+    }
+    if !joined.starts_with('/') && path.starts_with('/') {
+        joined.insert(0, '/');
+    }
+    joined
+}
+
+/// The path Nova routes: dot segments resolved, percent-decoded (as UTF-8,
+/// lossily), runs of `/` collapsed.
+pub fn routed(raw: &str) -> String {
+    let resolved = remove_dot_segments(raw);
+    let decoded = percent_encoding::percent_decode_str(&resolved).decode_utf8_lossy();
+    let mut out = String::with_capacity(decoded.len());
+    for c in decoded.chars() {
+        if c == '/' && out.ends_with('/') {
+            continue;
+        }
+        out.push(c);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dot_segments_resolve_as_the_wsgi_server_resolves_them() {
+        for (raw, want) in [
+            ("/v2.1/images/..", "/v2.1/"),
+            ("/v2.1/images/../metadata/x", "/v2.1/metadata/x"),
+            ("/v2.1/images/./x", "/v2.1/images/x"),
+            ("/v2.1/images/x/..", "/v2.1/images/"),
+            ("/images/..", "/"),
+            ("/..", "/"),
+            ("/../../v2.1", "/v2.1"),
+            ("/v2.1/images/%2E%2E", "/v2.1/images/%2E%2E"),
+            ("/v2.1/images/...", "/v2.1/images/..."),
+            ("/v2.1/images/", "/v2.1/images/"),
+            ("/", "/"),
+        ] {
+            assert_eq!(remove_dot_segments(raw), want, "{raw}");
+        }
+    }
+
+    #[test]
+    fn routed_paths_are_decoded_with_slashes_collapsed() {
+        assert_eq!(routed("//v2.1///images"), "/v2.1/images");
+        assert_eq!(routed("/images/x%2F%2Fy"), "/images/x/y");
+        assert_eq!(routed("/images/%C3%A9%20"), "/images/é ");
+        assert_eq!(routed("/v2.1/images/.."), "/v2.1/");
+    }
+}
