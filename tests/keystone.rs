@@ -12,8 +12,9 @@ mod support;
 
 use nova_images_proxy::backend::embedded::NewImage;
 use serde_json::{json, Value};
-use std::sync::{Arc, Mutex};
+
 use std::time::Duration;
+use support::fault_proxy::{self, Seen};
 use support::Backend;
 
 const UNAUTHORIZED: &str = r#"{"error": {"code": 401, "title": "Unauthorized", "message": "The request you have made requires authentication."}}"#;
@@ -243,103 +244,28 @@ fn assert_nova_503(a: &Answer, what: &str) {
     assert!(a.header("www-authenticate").is_none(), "{what}");
 }
 
-/// One request a [`Recorder`] passed on.
-#[derive(Clone, Debug)]
-struct Seen {
-    method: String,
-    path: String,
-    auth_token: Option<String>,
-    subject_token: Option<String>,
-}
-
-/// A forwarding proxy that records every request it passes on to `target`.
-struct Recorder {
-    url: String,
-    seen: Arc<Mutex<Vec<Seen>>>,
-}
-
-impl Recorder {
-    fn seen(&self) -> Vec<Seen> {
-        self.seen.lock().unwrap().clone()
-    }
-
-    fn clear(&self) {
-        self.seen.lock().unwrap().clear();
-    }
-
+/// Token validations and logins among the requests a proxy in front of
+/// Keystone passed on.
+trait KeystoneCalls {
     /// The recorded `GET …/auth/tokens` (token validations).
+    fn validations(&self) -> Vec<Seen>;
+    /// The recorded `POST …/auth/tokens` (logins).
+    fn logins(&self) -> usize;
+}
+
+impl KeystoneCalls for fault_proxy::Proxy {
     fn validations(&self) -> Vec<Seen> {
         self.seen()
             .into_iter()
-            .filter(|s| s.method == "GET" && s.path.ends_with("/auth/tokens"))
+            .filter(|s| s.method == "GET" && s.path().ends_with("/auth/tokens"))
             .collect()
     }
 
-    /// The recorded `POST …/auth/tokens` (logins).
     fn logins(&self) -> usize {
         self.seen()
             .iter()
-            .filter(|s| s.method == "POST" && s.path.ends_with("/auth/tokens"))
+            .filter(|s| s.method == "POST" && s.path().ends_with("/auth/tokens"))
             .count()
-    }
-}
-
-fn recorder(target: String) -> Recorder {
-    let seen = Arc::new(Mutex::new(Vec::new()));
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    let log = seen.clone();
-    std::thread::spawn(move || {
-        actix_web::rt::System::new().block_on(async move {
-            let client = support::client();
-            actix_web::HttpServer::new(move || {
-                let (client, target, log) = (client.clone(), target.clone(), log.clone());
-                actix_web::App::new().default_service(actix_web::web::to(
-                    move |req: actix_web::HttpRequest, body: actix_web::web::Bytes| {
-                        let (client, target, log) = (client.clone(), target.clone(), log.clone());
-                        async move {
-                            let h = |n: &str| req.headers().get(n).and_then(|v| v.to_str().ok()).map(str::to_string);
-                            log.lock().unwrap().push(Seen {
-                                method: req.method().to_string(),
-                                path: req.path().to_string(),
-                                auth_token: h("x-auth-token"),
-                                subject_token: h("x-subject-token"),
-                            });
-                            let mut rb = client.request(
-                                reqwest::Method::from_bytes(req.method().as_str().as_bytes()).unwrap(),
-                                format!("{target}{}", req.uri()),
-                            );
-                            for (k, v) in req.headers() {
-                                if k != "host" {
-                                    rb = rb.header(k.as_str(), v.as_bytes());
-                                }
-                            }
-                            let r = rb.body(body.to_vec()).send().await.unwrap();
-                            let mut out = actix_web::HttpResponse::build(
-                                actix_web::http::StatusCode::from_u16(r.status().as_u16()).unwrap(),
-                            );
-                            for name in ["content-type", "x-subject-token", "www-authenticate"] {
-                                if let Some(v) = r.headers().get(name) {
-                                    out.insert_header((name, v.as_bytes()));
-                                }
-                            }
-                            out.body(r.bytes().await.unwrap().to_vec())
-                        }
-                    },
-                ))
-            })
-            .workers(1)
-            .disable_signals()
-            .listen(listener)
-            .unwrap()
-            .run()
-            .await
-            .unwrap();
-        })
-    });
-    Recorder {
-        url: format!("http://{addr}"),
-        seen,
     }
 }
 
@@ -663,7 +589,7 @@ async fn identity_headers_sent_by_clients_change_nothing() {
 #[actix_web::test]
 async fn validations_are_cached_by_token_for_cache_secs() {
     let Some(ks) = keystone() else { return };
-    let rec = recorder(ks.root());
+    let rec = fault_proxy::start(&ks.root());
     let via = format!("{}/v3", rec.url);
     let member = ks.member().await;
     let cached = start(&ks.pairs(&via, &[]));
@@ -677,8 +603,8 @@ async fn validations_are_cached_by_token_for_cache_secs() {
     assert_eq!(v.len(), 2, "one validation per token (invalid ones cached too): {v:?}");
     assert_eq!(rec.logins(), 0, "no service credentials: no login");
     // Without service credentials a token validates itself.
-    assert_eq!(v[0].auth_token.as_deref(), Some(member.id.as_str()));
-    assert_eq!(v[0].subject_token.as_deref(), Some(member.id.as_str()));
+    assert_eq!(v[0].header("x-auth-token"), Some(member.id.as_str()));
+    assert_eq!(v[0].header("x-subject-token"), Some(member.id.as_str()));
 
     rec.clear();
     let uncached = start(&ks.pairs(&via, &[("auth.cache_secs", "0")]));
@@ -695,7 +621,7 @@ async fn validations_are_cached_by_token_for_cache_secs() {
 #[actix_web::test]
 async fn with_service_credentials_tokens_are_validated_with_the_service_token() {
     let Some(ks) = keystone() else { return };
-    let rec = recorder(ks.root());
+    let rec = fault_proxy::start(&ks.root());
     let via = format!("{}/v3", rec.url);
     let mut pairs = ks.pairs(&via, &[("auth.cache_secs", "0")]);
     pairs.extend(ks.service_pairs().into_iter().map(|(k, v)| (k.to_string(), v)));
@@ -720,16 +646,16 @@ async fn with_service_credentials_tokens_are_validated_with_the_service_token() 
     let v = rec.validations();
     assert_eq!(v.len(), 3, "{v:?}");
     assert_eq!(rec.logins(), 1, "one login, its token reused");
-    let service_token = v[0].auth_token.clone().expect("X-Auth-Token");
+    let service_token = v[0].header("x-auth-token").expect("X-Auth-Token").to_string();
     for (seen, subject) in v.iter().zip([&member.id, &admin.id, &"garbage".to_string()]) {
         assert_eq!(
-            seen.auth_token.as_ref(),
-            Some(&service_token),
+            seen.header("x-auth-token"),
+            Some(service_token.as_str()),
             "the service token authenticates"
         );
         assert_eq!(
-            seen.subject_token.as_ref(),
-            Some(subject),
+            seen.header("x-subject-token"),
+            Some(subject.as_str()),
             "the user token is the subject"
         );
     }
@@ -765,8 +691,8 @@ async fn with_service_credentials_tokens_are_validated_with_the_service_token() 
         2,
         "refused with the old service token, then accepted with the new: {v:?}"
     );
-    assert_eq!(v[0].auth_token.as_ref(), Some(&service_token));
-    assert!(v[1].auth_token.as_ref().is_some_and(|t| *t != service_token));
+    assert_eq!(v[0].header("x-auth-token"), Some(service_token.as_str()));
+    assert!(v[1].header("x-auth-token").is_some_and(|t| t != service_token));
 }
 
 #[actix_web::test]
@@ -836,7 +762,7 @@ async fn the_keystone_token_is_forwarded_to_glance() {
     let Some(glance) = support::glance_url("NIP_TEST_GLANCE_URL") else {
         return;
     };
-    let rec = recorder(glance);
+    let rec = fault_proxy::start(&glance);
     let member = ks.member().await;
     let svc = support::start_on(&Backend::Glance(rec.url.clone()), &refs(&ks.pairs(&ks.url, &[])));
     let a = get(&svc.base, "/v2.1/images?limit=1", Some(&member.id)).await;
@@ -844,7 +770,13 @@ async fn the_keystone_token_is_forwarded_to_glance() {
     let seen = rec.seen();
     assert!(!seen.is_empty());
     for s in &seen {
-        assert_eq!(s.auth_token.as_ref(), Some(&member.id), "{} {}", s.method, s.path);
+        assert_eq!(
+            s.header("x-auth-token"),
+            Some(member.id.as_str()),
+            "{} {}",
+            s.method,
+            s.target
+        );
     }
     assert_401(
         &get(&svc.base, "/v2.1/images", Some("garbage")).await,

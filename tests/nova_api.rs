@@ -8,9 +8,8 @@
 mod support;
 
 use serde_json::{json, Value};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
-use support::Backend;
+use std::sync::Arc;
+use support::{fault_proxy, Backend};
 
 struct Api {
     client: reqwest::Client,
@@ -468,62 +467,11 @@ async fn glance_unreachable_is_a_json_503_not_a_hang() {
     }
 }
 
-/// A forwarding proxy in front of Glance that counts the calls it passes on.
-async fn counting_proxy(glance: String) -> (String, Arc<AtomicUsize>, Arc<Mutex<Vec<String>>>) {
-    let count = Arc::new(AtomicUsize::new(0));
-    let log = Arc::new(Mutex::new(Vec::new()));
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (c, l) = (count.clone(), log.clone());
-    std::thread::spawn(move || {
-        actix_web::rt::System::new().block_on(async move {
-            let client = support::client();
-            actix_web::HttpServer::new(move || {
-                let (client, glance, c, l) = (client.clone(), glance.clone(), c.clone(), l.clone());
-                actix_web::App::new().default_service(actix_web::web::to(
-                    move |req: actix_web::HttpRequest, body: actix_web::web::Bytes| {
-                        let (client, glance, c, l) = (client.clone(), glance.clone(), c.clone(), l.clone());
-                        async move {
-                            c.fetch_add(1, Ordering::SeqCst);
-                            l.lock().unwrap().push(format!("{} {}", req.method(), req.path()));
-                            let mut rb = client.request(
-                                reqwest::Method::from_bytes(req.method().as_str().as_bytes()).unwrap(),
-                                format!("{glance}{}", req.uri()),
-                            );
-                            for (k, v) in req.headers() {
-                                if k != "host" {
-                                    rb = rb.header(k.as_str(), v.as_bytes());
-                                }
-                            }
-                            let r = rb.body(body.to_vec()).send().await.unwrap();
-                            let mut out = actix_web::HttpResponse::build(
-                                actix_web::http::StatusCode::from_u16(r.status().as_u16()).unwrap(),
-                            );
-                            if let Some(ct) = r.headers().get("content-type") {
-                                out.insert_header(("content-type", ct.as_bytes()));
-                            }
-                            out.body(r.bytes().await.unwrap().to_vec())
-                        }
-                    },
-                ))
-            })
-            .workers(1)
-            .disable_signals()
-            .listen(listener)
-            .unwrap()
-            .run()
-            .await
-            .unwrap();
-        })
-    });
-    (format!("http://{addr}"), count, log)
-}
-
 #[actix_web::test]
 async fn one_glance_call_per_read_and_at_most_two_per_metadata_write() {
     let Some(g) = glance() else { return };
-    let (proxy, count, log) = counting_proxy(g.clone()).await;
-    let api = Api::new(&Backend::Glance(proxy.clone()), &[]);
+    let proxy = fault_proxy::start(&g);
+    let api = Api::new(&Backend::Glance(proxy.url.clone()), &[]);
     let id = api.image(json!({"a": "1"})).await;
     // Warm-up: the image schema is fetched once per process.
     api.get(&format!("/v2.1/images/{id}")).await;
@@ -552,12 +500,12 @@ async fn one_glance_call_per_read_and_at_most_two_per_metadata_write() {
         ("DELETE", format!("/v2.1/images/{id}/metadata/d"), None),
     ];
     for (method, path, body) in &ops {
-        let before = count.load(Ordering::SeqCst);
+        let before = proxy.count();
         let (s, _) = api.req(method, path, &[], *body).await;
         assert!(s < 300, "{method} {path}: {s}");
-        calls.push((format!("{method} {path}"), count.load(Ordering::SeqCst) - before));
+        calls.push((format!("{method} {path}"), proxy.count() - before));
     }
-    eprintln!("glance calls per request: {calls:?}\n{:?}", log.lock().unwrap());
+    eprintln!("glance calls per request: {calls:?}\n{:?}", proxy.calls());
     for (op, n) in &calls {
         let limit = if op.starts_with("GET") { 1 } else { 2 };
         assert!(*n <= limit, "{op} made {n} Glance calls");
@@ -570,8 +518,8 @@ async fn one_glance_call_per_read_and_at_most_two_per_metadata_write() {
 #[actix_web::test]
 async fn concurrent_writes_share_glance_calls_and_a_refused_one_fails_alone() {
     let Some(g) = glance() else { return };
-    let (proxy, count, _log) = counting_proxy(g.clone()).await;
-    let api = Arc::new(Api::new(&Backend::Glance(proxy.clone()), &[]));
+    let proxy = fault_proxy::start(&g);
+    let api = Arc::new(Api::new(&Backend::Glance(proxy.url.clone()), &[]));
     let id = api.image(json!({})).await;
     let path = format!("/v2.1/images/{id}/metadata");
     // Alone: Glance refuses a reserved name.
@@ -580,7 +528,7 @@ async fn concurrent_writes_share_glance_calls_and_a_refused_one_fails_alone() {
     assert!(alone.0 >= 400 && alone.0 < 500, "{alone:?}");
 
     // 32 valid writes at once: fewer calls than one GET and one PATCH each.
-    let before = count.load(Ordering::SeqCst);
+    let before = proxy.count();
     let mut tasks = Vec::new();
     for t in 0..32 {
         let (api, path) = (api.clone(), path.clone());
@@ -593,7 +541,7 @@ async fn concurrent_writes_share_glance_calls_and_a_refused_one_fails_alone() {
         let (s, v) = task.await.expect("task");
         assert_eq!(s, 200, "{v}");
     }
-    let shared = count.load(Ordering::SeqCst) - before;
+    let shared = proxy.count() - before;
     eprintln!("32 concurrent writes: {shared} Glance calls");
     assert!(
         shared < 64,
@@ -601,7 +549,7 @@ async fn concurrent_writes_share_glance_calls_and_a_refused_one_fails_alone() {
     );
 
     // The same with one write Glance refuses among them.
-    let before = count.load(Ordering::SeqCst);
+    let before = proxy.count();
     let mut tasks = Vec::new();
     for t in 0..32 {
         let (api, path) = (api.clone(), path.clone());
@@ -627,7 +575,7 @@ async fn concurrent_writes_share_glance_calls_and_a_refused_one_fails_alone() {
             );
         }
     }
-    let calls = count.load(Ordering::SeqCst) - before;
+    let calls = proxy.count() - before;
     let (_, v) = api.get(&path).await;
     let meta = v["metadata"].as_object().expect("metadata");
     assert_eq!(meta.len(), 63, "{v}");
@@ -719,10 +667,10 @@ async fn nova_bugs_on_metadata_calls_are_not_copied(b: Backend) {
 async fn base_attributes_and_keys_glance_would_rename_are_refused(b: Backend) {
     use nova_images_proxy::backend::GLANCE_BASE_PROPERTIES;
     // On Glance, through a counting proxy: no call may reach it.
-    let (api, count) = match &b {
+    let (api, proxy) = match &b {
         Backend::Glance(g) => {
-            let (proxy, count, _) = counting_proxy(g.clone()).await;
-            (Api::new(&Backend::Glance(proxy), &[]), Some(count))
+            let proxy = fault_proxy::start(g);
+            (Api::new(&Backend::Glance(proxy.url.clone()), &[]), Some(proxy))
         }
         Backend::Embedded => (Api::new(&b, &[]), None),
     };
@@ -732,7 +680,7 @@ async fn base_attributes_and_keys_glance_would_rename_are_refused(b: Backend) {
     // Warm up (the Glance backend reads the image schema once).
     assert_eq!(api.get(&format!("/v2.1/images/{id}/metadata")).await.0, 200);
     let before = api.glance_props(&id).await;
-    let calls_before = count.as_ref().map(|c| c.load(Ordering::SeqCst));
+    let calls_before = proxy.as_ref().map(|p| p.count());
     let mut keys: Vec<String> = GLANCE_BASE_PROPERTIES.iter().map(|k| k.to_string()).collect();
     for k in [
         "hostile_seed_a ",
@@ -803,8 +751,8 @@ async fn base_attributes_and_keys_glance_would_rename_are_refused(b: Backend) {
             }
         }
     }
-    if let (Some(c), Some(n)) = (&count, calls_before) {
-        assert_eq!(c.load(Ordering::SeqCst), n, "a refused write reached Glance");
+    if let (Some(p), Some(n)) = (&proxy, calls_before) {
+        assert_eq!(p.count(), n, "a refused write reached Glance");
     }
     assert_eq!(api.glance_props(&id).await, before, "a refused write changed the image");
     eprintln!("{refused} refused writes, image unchanged");

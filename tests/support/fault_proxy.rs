@@ -2,7 +2,9 @@
 //! service and a real Glance: it passes requests through, or answers 503/500,
 //! cuts connections, hangs, or lets a PATCH reach Glance and then loses its
 //! answer. Glance itself is never imitated: whatever is forwarded is answered
-//! by the real one.
+//! by the real one. With no fault set it is the suite's one forwarding proxy:
+//! it records each request (method, target, headers) it passes on, so tests
+//! count backend calls and see the tokens sent (in front of Keystone too).
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -43,10 +45,31 @@ pub enum Fault {
     },
 }
 
+/// One request the proxy received.
+#[derive(Clone, Debug)]
+pub struct Seen {
+    pub method: String,
+    /// The request target as sent: path and query.
+    pub target: String,
+    /// Header names in lower case, values as sent.
+    pub headers: Vec<(String, String)>,
+}
+
+impl Seen {
+    /// The path without the query.
+    pub fn path(&self) -> &str {
+        self.target.split('?').next().unwrap_or("")
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+    }
+}
+
 pub struct Proxy {
     pub url: String,
     fault: Arc<Mutex<(Fault, usize)>>,
-    calls: Arc<Mutex<Vec<String>>>,
+    calls: Arc<Mutex<Vec<Seen>>>,
 }
 
 impl Proxy {
@@ -56,9 +79,27 @@ impl Proxy {
         self.calls.lock().unwrap().clear();
     }
 
-    /// `METHOD path` of each request seen since the last `set`.
+    /// `METHOD target` of each request seen since the last `set`.
     pub fn calls(&self) -> Vec<String> {
+        self.seen()
+            .iter()
+            .map(|s| format!("{} {}", s.method, s.target))
+            .collect()
+    }
+
+    /// Each request seen since the last `set` (or `clear`).
+    pub fn seen(&self) -> Vec<Seen> {
         self.calls.lock().unwrap().clone()
+    }
+
+    /// The number of requests seen since the last `set` (or `clear`).
+    pub fn count(&self) -> usize {
+        self.calls.lock().unwrap().len()
+    }
+
+    /// Forget the requests seen so far.
+    pub fn clear(&self) {
+        self.calls.lock().unwrap().clear();
     }
 }
 
@@ -136,15 +177,23 @@ fn status_answer(status: u16) -> Vec<u8> {
     .into_bytes()
 }
 
-fn handle(mut client: TcpStream, upstream: &str, fault: &Mutex<(Fault, usize)>, calls: &Mutex<Vec<String>>) {
+fn handle(mut client: TcpStream, upstream: &str, fault: &Mutex<(Fault, usize)>, calls: &Mutex<Vec<Seen>>) {
     let Some((head, buf, head_end)) = read_request(&mut client) else {
         return;
     };
     let line = head.lines().next().unwrap_or("").to_string();
-    calls
-        .lock()
-        .unwrap()
-        .push(line.split(' ').take(2).collect::<Vec<_>>().join(" "));
+    let mut words = line.split(' ');
+    let headers = head
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    calls.lock().unwrap().push(Seen {
+        method: words.next().unwrap_or("").to_string(),
+        target: words.next().unwrap_or("").to_string(),
+        headers,
+    });
     let is_patch = line.starts_with("PATCH");
     let action = {
         let mut f = fault.lock().unwrap();
