@@ -131,6 +131,8 @@ pub async fn build_backend(settings: &config::Settings) -> Result<Backends, Stri
             tracing::info!(images = n, "loaded demo images into the new store");
         }
         let migration = migration::Migration::new(settings, Some(&dir.join("images.sqlite")))?;
+        let counted = store.clone();
+        metrics::on_scrape(move || counted.publish_metrics());
         return Ok(Backends {
             backend: Arc::new(store.clone()),
             embedded: Some(store),

@@ -71,6 +71,22 @@ pub struct Metrics {
     pub deprecated_calls: Family<DeprecatedLabels, Counter>,
     /// The clients with a `client` label of their own (the first ones seen).
     deprecated_clients: std::sync::Mutex<std::collections::HashSet<String>>,
+    pub group_commit_writes: Histogram,
+    pub embedded_images: Gauge,
+    pub embedded_image_bytes: Gauge,
+}
+
+/// Work done before each scrape (e.g. the embedded store counting its images).
+type ScrapeHook = Box<dyn Fn() + Send + Sync>;
+static SCRAPE_HOOKS: std::sync::Mutex<Vec<ScrapeHook>> = std::sync::Mutex::new(Vec::new());
+
+/// Run `hook` before every scrape of the metrics listener (off the async
+/// workers: it may block briefly).
+pub fn on_scrape(hook: impl Fn() + Send + Sync + 'static) {
+    SCRAPE_HOOKS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push(Box::new(hook));
 }
 
 static METRICS: OnceLock<Metrics> = OnceLock::new();
@@ -150,6 +166,25 @@ impl Metrics {
              (product/version from User-Agent; past usage.metrics_clients distinct clients: other)",
             deprecated_calls.clone(),
         );
+        let group_commit_writes = Histogram::new([1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0]);
+        registry.register(
+            "metadata_group_commit_writes",
+            "Metadata writes to one image sent to Glance together (one read and one PATCH for all of them)",
+            group_commit_writes.clone(),
+        );
+        let embedded_images = Gauge::default();
+        registry.register(
+            "embedded_images",
+            "Images in the embedded store (not deleted), as of the last scrape",
+            embedded_images.clone(),
+        );
+        let embedded_image_bytes = Gauge::default();
+        registry.register_with_unit(
+            "embedded_image",
+            "Size of the image data the embedded store holds, as of the last scrape",
+            prometheus_client::registry::Unit::Bytes,
+            embedded_image_bytes.clone(),
+        );
         registry.register(
             "build",
             "The running build",
@@ -167,6 +202,9 @@ impl Metrics {
             keystone_validations,
             deprecated_calls,
             deprecated_clients: Default::default(),
+            group_commit_writes,
+            embedded_images,
+            embedded_image_bytes,
         }
     }
 
@@ -304,7 +342,14 @@ pub fn endpoint(listener: &str, method: &actix_web::http::Method, path: &str) ->
 }
 
 async fn exposition() -> HttpResponse {
-    let body = get().map(Metrics::render).unwrap_or_default();
+    let body = web::block(|| {
+        for hook in SCRAPE_HOOKS.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+            hook();
+        }
+        get().map(Metrics::render).unwrap_or_default()
+    })
+    .await
+    .unwrap_or_default();
     HttpResponse::Ok()
         .content_type("application/openmetrics-text; version=1.0.0; charset=utf-8")
         .body(body)

@@ -106,6 +106,19 @@ async fn a_real_prometheus_scrapes_the_metrics_listener_and_counts_requests() {
         assert!(text.contains(needle), "{needle} not in:\n{text}");
     }
     assert!(!text.contains("6f70656e737461636b20342065766572") && !text.contains("demo"));
+    // The embedded store's gauges, counted at the scrape: its three demo
+    // images and their data (the 1 MiB disk and its snapshot).
+    let value = |name: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name).and_then(|v| v.strip_prefix(' ')))
+            .and_then(|v| v.trim().parse::<i64>().ok())
+    };
+    assert_eq!(value("nova_images_proxy_embedded_images"), Some(3), "{text}");
+    assert_eq!(
+        value("nova_images_proxy_embedded_image_bytes"),
+        Some(2 * 1024 * 1024),
+        "{text}"
+    );
     // The API listeners do not serve it.
     let r = client.get(format!("{}/metrics", proc.compute)).send().await.unwrap();
     assert!(!r.text().await.unwrap().contains("nova_images_proxy_"));
@@ -171,4 +184,28 @@ async fn glance_calls_are_counted_by_operation_and_outcome() {
     }
     // Glance answered at once: no retry (a family shows once it has a sample).
     assert!(!text.contains("nova_images_proxy_backend_retries_total{"), "{text}");
+    // Eight metadata writes to one image at once: every write is in one
+    // group commit (a batch of one or more), so the histogram's sum is 8.
+    let id = support::glance_image(&client, &glance, &serde_json::json!({})).await;
+    let writes = (0..8).map(|i| {
+        let (client, url) = (client.clone(), format!("{}/v2.1/images/{id}/metadata", proc.compute));
+        async move {
+            let body = serde_json::json!({"metadata": {format!("k{i}"): "v"}}).to_string();
+            let r = client
+                .post(url)
+                .header("X-Auth-Token", support::TOKEN)
+                .header("Content-Type", "application/json")
+                .body(body)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status().as_u16(), 200);
+        }
+    });
+    futures_util::future::join_all(writes).await;
+    let text = support::metrics_text(&client, &metrics_addr).await;
+    assert!(
+        text.contains("nova_images_proxy_metadata_group_commit_writes_sum 8.0"),
+        "group commits of the 8 writes not in:\n{text}"
+    );
 }

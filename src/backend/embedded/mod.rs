@@ -314,6 +314,16 @@ impl EmbeddedStore {
         .await
     }
 
+    /// Set the store's gauges (images, bytes) from the current catalogue.
+    pub fn publish_metrics(&self) {
+        let Some(m) = crate::metrics::get() else { return };
+        if let Ok(Some(catalog)) = Self::fresh_catalog(&self.inner, true) {
+            m.embedded_images.set(catalog.records.len() as i64);
+            m.embedded_image_bytes
+                .set(catalog.records.iter().map(|r| r.image.size.unwrap_or(0)).sum());
+        }
+    }
+
     /// Number of image records ever created (deleted ones included).
     pub async fn record_count(&self) -> BackendResult<i64> {
         self.read(db::count).await

@@ -115,6 +115,9 @@ impl GlanceBackend {
         let reply = |p: PendingWrite, r: BackendResult<Image>| {
             let _ = p.reply.send(r);
         };
+        if let Some(m) = crate::metrics::get() {
+            m.group_commit_writes.observe(batch.len() as f64);
+        }
         if batch.len() == 1 {
             let p = batch.into_iter().next().expect("one write");
             let r = self
