@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install the Debian packages the operating tests run for real: HAProxy (the
 # load-balancer recipe in etc/haproxy/), Prometheus (scrapes the metrics
-# listener) and systemd-analyze (checks the unit in etc/systemd/). apt-get only
+# listener), systemd-analyze (checks the unit in etc/systemd/) and Chromium
+# (renders the /usage page headless in tests/usage_page.rs). apt-get only
 # when a tool is missing; prints `name path` per tool.
 #   scripts/debian-tools.sh install
 set -euo pipefail
@@ -10,6 +11,7 @@ missing=()
 command -v haproxy >/dev/null 2>&1 || missing+=(haproxy)
 command -v prometheus >/dev/null 2>&1 || missing+=(prometheus)
 command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "debian-tools.sh: apt-get install ${missing[*]}" >&2
   apt-get update -qq
@@ -24,3 +26,4 @@ fi
 echo "haproxy $(command -v haproxy)"
 echo "prometheus $(command -v prometheus)"
 echo "systemd-analyze $(command -v systemd-analyze)"
+echo "chromium $(command -v chromium)"

@@ -19,38 +19,13 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="${NIP_GLANCECLIENT_V1_VENV:-$HOME/.cache/nova-images-proxy/glanceclient-v1-venv}"
 VERSION="${NIP_GLANCECLIENT_VERSION:-4.13.0}"
-PYTHON="${NIP_PYTHON:-python3}"
 
-die() { echo "glanceclient-v1.sh: $*" >&2; exit 1; }
-log() { echo "glanceclient-v1.sh: $*" >&2; }
-
-installed() {
-  [ -x "$VENV/bin/python" ] || return 1
-  "$VENV/bin/python" - "$VERSION" >/dev/null 2>&1 <<'PY'
-import importlib.metadata as m, sys
-assert m.version("python-glanceclient") == sys.argv[1]
-import glanceclient.v1.client, glanceclient.v1.images  # noqa: F401
-PY
-}
+# shellcheck source=lib/client-venv.sh
+. "$ROOT/scripts/lib/client-venv.sh"
 
 install() {
-  mkdir -p "$(dirname "$VENV")"
-  # One installer at a time (several test runs may start together).
-  exec 9>"$VENV.lock"
-  flock 9
-  if installed; then
-    echo "$VENV/bin/python"
-    return
-  fi
-  log "installing python-glanceclient==$VERSION into $VENV"
-  [ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV" >&2 || die "cannot create the venv $VENV"
-  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check "python-glanceclient==$VERSION" >&2 \
-    || die "pip install python-glanceclient==$VERSION failed"
-  "$VENV/bin/python" -c 'import glanceclient.v1.client, glanceclient.v1.images' 2>/dev/null \
-    || die "python-glanceclient $VERSION has no glanceclient.v1"
-  installed || die "the venv $VENV is not usable"
-  log "python-glanceclient $VERSION (with glanceclient.v1) ready in $VENV"
-  echo "$VENV/bin/python"
+  # A release without glanceclient.v1 fails the check and is refused.
+  client_venv_install "$VENV" python-glanceclient "$VERSION" 'import glanceclient.v1.client, glanceclient.v1.images'
 }
 
 case "${1:-}" in

@@ -295,3 +295,77 @@ async fn the_cap_evicts_the_least_recently_seen_and_counts_evictions() {
     assert_eq!(report["entries"], 3);
     stop(svc);
 }
+
+#[actix_web::test]
+async fn usage_behind_keystone_needs_the_admin_role() {
+    let url = match std::env::var("NIP_KEYSTONE_URL") {
+        Ok(u) if !u.is_empty() => u,
+        _ => {
+            assert_ne!(
+                std::env::var("NIP_REQUIRE_KEYSTONE").as_deref(),
+                Ok("1"),
+                "NIP_REQUIRE_KEYSTONE=1 but NIP_KEYSTONE_URL is not set"
+            );
+            support::skip("NIP_KEYSTONE_URL is not set (scripts/test starts a real Keystone)");
+            return;
+        }
+    };
+    let var = |k: &str| std::env::var(k).unwrap_or_else(|_| panic!("{k} is not set"));
+    let domain = std::env::var("NIP_KEYSTONE_DOMAIN").unwrap_or_else(|_| "Default".into());
+    let (admin, _) = support::password_token(
+        &url,
+        &domain,
+        &var("NIP_KEYSTONE_ADMIN_USER"),
+        &var("NIP_KEYSTONE_ADMIN_PASSWORD"),
+        &var("NIP_KEYSTONE_ADMIN_PROJECT"),
+    )
+    .await;
+    let (member, _) = support::password_token(
+        &url,
+        &domain,
+        &var("NIP_KEYSTONE_MEMBER_USER"),
+        &var("NIP_KEYSTONE_MEMBER_PASSWORD"),
+        &var("NIP_KEYSTONE_DEMO_PROJECT"),
+    )
+    .await;
+    let data = tempfile::tempdir().unwrap();
+    let svc = start(
+        data.path(),
+        &[
+            ("NOVA_IMAGES_PROXY__AUTH__STRATEGY", "keystone"),
+            ("NOVA_IMAGES_PROXY__AUTH__KEYSTONE_URL", &url),
+            ("NOVA_IMAGES_PROXY__EMBEDDED__ENABLED", "true"),
+        ],
+        "usage-keystone.log",
+    );
+    let http = support::client();
+    let r = http
+        .get(format!("{}/v2.1/images", svc.proc.compute))
+        .header("X-Auth-Token", &member)
+        .header("User-Agent", "curl/8.14.1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let status = |token: Option<&str>| {
+        let mut rb = http.get(format!("http://{}/usage", svc.metrics));
+        if let Some(t) = token {
+            rb = rb.header("X-Auth-Token", t);
+        }
+        rb.send()
+    };
+    assert_eq!(status(None).await.unwrap().status(), 401);
+    assert_eq!(status(Some("garbage")).await.unwrap().status(), 401);
+    assert_eq!(status(Some(&member)).await.unwrap().status(), 403);
+    let r = status(Some(&admin)).await.unwrap();
+    assert_eq!(r.status(), 200);
+    let report: Value = serde_json::from_slice(&r.bytes().await.unwrap()).unwrap();
+    let caller = &report["callers"][0];
+    assert_eq!(caller["project"], var("NIP_KEYSTONE_DEMO_PROJECT_ID").as_str());
+    assert_eq!(caller["user"], var("NIP_KEYSTONE_MEMBER_USER_ID").as_str());
+    assert_eq!(caller["client"], "curl/8.14.1");
+    // The CLI with the admin's token.
+    let out = cli(&["--url", &format!("http://{}", svc.metrics), "--token", &admin]);
+    assert!(out.contains(&var("NIP_KEYSTONE_MEMBER_USER_ID")), "{out}");
+    stop(svc);
+}

@@ -13,7 +13,7 @@ const COLOURS: &[&str] = &[
 ];
 
 const STYLE: &str = "body{font-family:sans-serif;margin:2em;color:#222}\
-table{border-collapse:collapse;font-size:14px}th,td{border:1px solid #ccc;padding:4px 8px;text-align:left}\
+table{border-collapse:collapse;font-size:14px}th,td{border:1px solid #ccc;padding:4px 8px;text-align:left;white-space:nowrap}\
 th{background:#f0f0f0}td.n{text-align:right}.legend span{display:inline-block;margin-right:1em}\
 .sw{display:inline-block;width:12px;height:12px;margin-right:4px;vertical-align:middle}";
 

@@ -4,7 +4,7 @@
 //! per write (a crash loses at most the last interval, never half of one).
 
 use super::usage::{Changes, Key, Stat, Usage};
-use rusqlite::{params, Connection};
+use rusqlite::{params, params_from_iter, Connection, ToSql};
 use std::path::Path;
 use std::sync::Mutex;
 
@@ -32,6 +32,11 @@ CREATE TABLE IF NOT EXISTS deprecated_usage_meta (
     value INTEGER NOT NULL
 );
 "#;
+
+/// The key columns of a row, in the tables' order.
+fn key_params(k: &Key) -> [&dyn ToSql; 6] {
+    [&k.surface, &k.endpoint, &k.project, &k.user, &k.client, &k.microversion]
+}
 
 pub struct Store {
     conn: Mutex<Connection>,
@@ -113,19 +118,10 @@ impl Store {
                 )
                 .map_err(text)?;
             for (k, s) in &changes.upserts {
-                upsert
-                    .execute(params![
-                        k.surface,
-                        k.endpoint,
-                        k.project,
-                        k.user,
-                        k.client,
-                        k.microversion,
-                        s.count as i64,
-                        s.first_seen,
-                        s.last_seen
-                    ])
-                    .map_err(text)?;
+                let count = s.count as i64;
+                let mut values = key_params(k).to_vec();
+                values.extend([&count as &dyn ToSql, &s.first_seen, &s.last_seen]);
+                upsert.execute(params_from_iter(values)).map_err(text)?;
             }
             let mut remove = tx
                 .prepare_cached(
@@ -134,16 +130,7 @@ impl Store {
                 )
                 .map_err(text)?;
             for k in &changes.removed {
-                remove
-                    .execute(params![
-                        k.surface,
-                        k.endpoint,
-                        k.project,
-                        k.user,
-                        k.client,
-                        k.microversion
-                    ])
-                    .map_err(text)?;
+                remove.execute(params_from_iter(key_params(k))).map_err(text)?;
             }
             let mut daily = tx
                 .prepare_cached(
