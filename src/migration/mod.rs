@@ -110,6 +110,9 @@ struct Inner {
     policy: RwLock<Arc<policy::Policy>>,
     usage: Option<usage::Usage>,
     store: Option<store::Store>,
+    /// One flush at a time: the last one at a stop waits for a periodic one
+    /// under way, so that nothing it took is lost.
+    flushing: tokio::sync::Mutex<()>,
     metrics_clients: usize,
     /// Which replica this is (its compute listener), for `/usage`.
     replica: String,
@@ -142,6 +145,7 @@ impl Migration {
                 policy: RwLock::new(Arc::new(policy::Policy::new(&settings.deprecation))),
                 usage,
                 store,
+                flushing: tokio::sync::Mutex::new(()),
                 metrics_clients: settings.usage.metrics_clients,
                 replica: settings.server.bind.clone(),
             }),
@@ -185,6 +189,7 @@ impl Migration {
         let (Some(usage), Some(_)) = (self.usage(), &self.inner.store) else {
             return;
         };
+        let _one = self.inner.flushing.lock().await;
         let changes = usage.take_changes(now_secs());
         if changes.upserts.is_empty() && changes.removed.is_empty() && changes.daily.is_empty() {
             return;
