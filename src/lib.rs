@@ -130,7 +130,9 @@ pub async fn build_backend(settings: &config::Settings) -> Result<Backends, Stri
             let n = backend::embedded::demo::load(&store).await.map_err(|e| e.to_string())?;
             tracing::info!(images = n, "loaded demo images into the new store");
         }
-        let migration = migration::Migration::new(settings, Some(&dir.join("images.sqlite")))?;
+        // A database of its own beside the images': usage writes then never
+        // contend with the store's write transactions.
+        let migration = migration::Migration::new(settings, Some(&dir.join("usage.sqlite")))?;
         let counted = store.clone();
         metrics::on_scrape(move || counted.publish_metrics());
         return Ok(Backends {

@@ -1,7 +1,8 @@
-//! The usage counts in the embedded store's SQLite database (tables of their
-//! own beside the images'), so that they survive restarts: read at start,
-//! written every `usage.flush_secs` and at a graceful stop, one transaction
-//! per write (a crash loses at most the last interval, never half of one).
+//! The usage counts in SQLite (`usage.sqlite` in the embedded store's data
+//! directory: a database of its own, so that these writes never contend with
+//! the store's write transactions), so that they survive restarts: read at
+//! start, written every `usage.flush_secs` and at a graceful stop, one
+//! transaction per write (a crash loses at most the last interval).
 
 use super::usage::{Changes, Key, Stat, Usage};
 use rusqlite::{params, params_from_iter, Connection, ToSql};

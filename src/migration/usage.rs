@@ -2,8 +2,8 @@
 //! project, user, client, microversion) the count, first and last seen. At
 //! most `usage.max_entries` entries: the least recently seen is evicted past
 //! it, and evictions are counted. Calls per day and client are kept for the
-//! last [`DAYS`] days. On the embedded store everything is written to its
-//! SQLite database every `usage.flush_secs` and at a graceful stop, and read
+//! last [`DAYS`] days. On the embedded store everything is written to
+//! `usage.sqlite` in its data directory every `usage.flush_secs` and at a graceful stop, and read
 //! back at start ([`super::store`]).
 
 use hashlink::LinkedHashMap;
