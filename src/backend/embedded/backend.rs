@@ -99,7 +99,12 @@ impl ImageBackend for EmbeddedStore {
         crate::backend::list_sorted(self, ctx, &query, &options).await
     }
 
-    async fn patch_image(&self, ctx: &RequestContext, id: &str, ops: Vec<crate::backend::PatchOp>) -> BackendResult<Image> {
+    async fn patch_image(
+        &self,
+        ctx: &RequestContext,
+        id: &str,
+        ops: Vec<crate::backend::PatchOp>,
+    ) -> BackendResult<Image> {
         self.patch(ctx, id, ops).await
     }
 
