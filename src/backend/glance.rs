@@ -22,6 +22,7 @@ mod members;
 mod outcome;
 mod reads;
 mod refusal;
+mod servers;
 mod writes;
 pub use reads::image_from_glance;
 use refusal::error_from_response;
@@ -55,7 +56,8 @@ impl std::ops::Deref for GlanceBackend {
 }
 
 pub struct GlanceInner {
-    base: String,
+    /// The API servers (`glance.url`, comma-separated).
+    servers: servers::Servers,
     http: reqwest::Client,
     /// For image data: no limit on the whole transfer, `timeout` between reads.
     data_http: reqwest::Client,
@@ -92,7 +94,7 @@ impl GlanceBackend {
             .build()
             .map_err(|e| BackendError::Internal(format!("cannot build the HTTP client: {e}")))?;
         Ok(Self(Arc::new(GlanceInner {
-            base: settings.url.trim_end_matches('/').to_string(),
+            servers: servers::Servers::new(&settings.url),
             http,
             data_http,
             settings,
@@ -107,10 +109,15 @@ impl GlanceBackend {
         Instant::now() + self.settings.timeout
     }
 
+    /// The server URLs are built on (a call may move them to another).
+    fn base(&self) -> &str {
+        self.servers.current()
+    }
+
     fn image_url(&self, id: &str) -> String {
         format!(
             "{}/v2/images/{}",
-            self.base,
+            self.base(),
             percent_encoding::utf8_percent_encode(id, PATH_SEGMENT)
         )
     }
@@ -134,7 +141,9 @@ impl GlanceBackend {
     }
 
     /// Send a request built by `build`, retrying idempotent ones on connection
-    /// errors and 503 as Nova's Glance client does.
+    /// errors and 503 as Nova's Glance client does, each attempt on the next of
+    /// the servers; any call whose connection was refused moves on to the next
+    /// server while there is one it has not tried (nothing was sent).
     /// Attempts stop at `deadline`: a retry is made only if its pause ends
     /// before it, and an attempt still waiting then is a timeout.
     async fn send(
@@ -143,7 +152,13 @@ impl GlanceBackend {
         idempotent: bool,
         build: impl Fn() -> reqwest::RequestBuilder,
     ) -> BackendResult<reqwest::Response> {
-        let attempts = if idempotent { 1 + self.settings.num_retries } else { 1 };
+        let servers = self.servers.len() as u32;
+        let attempts = if idempotent {
+            1 + self.settings.num_retries
+        } else {
+            servers
+        };
+        let start = self.servers.start();
         let mut last = BackendError::Unreachable("no attempt made".into());
         for attempt in 0..attempts {
             if attempt > 0 {
@@ -155,7 +170,11 @@ impl GlanceBackend {
                 tokio::time::sleep(pause).await;
             }
             let (client, request) = build().build_split();
-            let request = request.map_err(|e| BackendError::Unreachable(e.to_string()))?;
+            let mut request = request.map_err(|e| BackendError::Unreachable(e.to_string()))?;
+            let server = self.servers.of_attempt(start, attempt);
+            if let Some(url) = self.servers.rebase(request.url(), server) {
+                *request.url_mut() = url;
+            }
             let call = crate::metrics::BackendCall::start(&request, attempt > 0);
             let sent = tokio::time::timeout_at(deadline, client.execute(request)).await;
             crate::metrics::BackendCall::finish(call, &sent);
@@ -163,8 +182,11 @@ impl GlanceBackend {
                 tracing::warn!(attempt, "image service did not answer in time");
                 return Err(BackendError::Timeout);
             };
+            if sent.is_ok() {
+                self.servers.answered(server);
+            }
             match sent {
-                Ok(resp) if resp.status().as_u16() == 503 && attempt + 1 < attempts => {
+                Ok(resp) if resp.status().as_u16() == 503 && idempotent && attempt + 1 < attempts => {
                     tracing::warn!(attempt, "image service answered 503, retrying");
                     last = BackendError::Refused(super::Refusal {
                         status: 503,
@@ -194,11 +216,9 @@ impl GlanceBackend {
                 Err(e) => {
                     tracing::warn!(attempt, error = %e, "image service unreachable");
                     last = BackendError::Unreachable(e.to_string());
-                    if !e.is_connect() {
+                    if !e.is_connect() && !idempotent {
                         // The request may have reached Glance: only reads are retried.
-                        if !idempotent {
-                            break;
-                        }
+                        break;
                     }
                 }
             }
@@ -248,23 +268,35 @@ fn check_id(id: &str) -> BackendResult<()> {
 #[async_trait]
 impl ImageBackend for GlanceBackend {
     fn describe(&self) -> String {
-        format!("glance {}", self.base)
+        format!("glance {}", self.servers.names())
     }
 
     fn public_image_url(&self) -> String {
-        self.settings.url.clone()
+        self.servers.first().to_string()
     }
 
     async fn ping(&self) -> BackendResult<()> {
-        // Any HTTP answer means Glance is there; its version document needs no token.
-        let url = format!("{}/versions", self.base);
-        self.http.get(&url).send().await.map(|_| ()).map_err(|e| {
-            if e.is_timeout() {
-                BackendError::Timeout
-            } else {
-                BackendError::Unreachable(e.to_string())
+        // Any HTTP answer of any server means Glance is there; its version
+        // document needs no token.
+        let mut last = BackendError::Unreachable("no server".into());
+        let start = self.servers.start();
+        for attempt in 0..self.servers.len() as u32 {
+            let server = self.servers.of_attempt(start, attempt);
+            match self
+                .http
+                .get(format!("{}/versions", self.servers.get(server)))
+                .send()
+                .await
+            {
+                Ok(_) => {
+                    self.servers.answered(server);
+                    return Ok(());
+                }
+                Err(e) if e.is_timeout() => last = BackendError::Timeout,
+                Err(e) => last = BackendError::Unreachable(e.to_string()),
             }
-        })
+        }
+        Err(last)
     }
 
     async fn list(&self, ctx: &RequestContext, query: &ListQuery) -> BackendResult<Vec<Image>> {

@@ -222,8 +222,9 @@ fn auth(s: &Settings) -> Result<(), ConfigError> {
 
 fn glance(s: &Settings) -> Result<(), ConfigError> {
     let g = &s.glance;
-    if !g.url.trim().is_empty() {
-        web_url("glance.url", &g.url, URL_SCHEMES)?;
+    // One URL, or several separated by commas (Nova's `api_servers` list).
+    for url in g.url.split(',').filter(|u| !u.trim().is_empty()) {
+        web_url("glance.url", url.trim(), URL_SCHEMES)?;
     }
     tls_files(&g.tls())?;
     seconds("glance.timeout_secs", g.timeout_secs, false)?;

@@ -49,7 +49,7 @@ fn create_body(new: &NewImage) -> Map<String, Value> {
 
 impl GlanceBackend {
     pub(super) async fn create_v2(&self, ctx: &RequestContext, new: NewImage) -> BackendResult<Image> {
-        let url = format!("{}/v2/images", self.base);
+        let url = format!("{}/v2/images", self.base());
         let body = Value::Object(create_body(&new)).to_string();
         let deadline = self.deadline();
         within(deadline, async {

@@ -19,7 +19,7 @@ impl GlanceBackend {
         let fetched = self
             .base_properties
             .get_or_try_init(|| async {
-                let url = format!("{}/v2/schemas/image", self.base);
+                let url = format!("{}/v2/schemas/image", self.base());
                 let resp = self
                     .send(deadline, true, || self.request(ctx, reqwest::Method::GET, &url))
                     .await?;
@@ -133,7 +133,7 @@ impl GlanceBackend {
                 if let Some(m) = &marker {
                     qs.append_pair("marker", m);
                 }
-                format!("{}/v2/images?{}", self.base, qs.finish())
+                format!("{}/v2/images?{}", self.base(), qs.finish())
             };
             let resp = self
                 .send(deadline, true, || self.request(ctx, reqwest::Method::GET, &url))
