@@ -133,8 +133,7 @@ pub async fn build_backend(settings: &config::Settings) -> Result<Backends, Stri
         // A database of its own beside the images': usage writes then never
         // contend with the store's write transactions.
         let migration = migration::Migration::new(settings, Some(&dir.join("usage.sqlite")))?;
-        let counted = store.clone();
-        metrics::on_scrape(move || counted.publish_metrics());
+        metrics::on_scrape(store.metrics_hook());
         return Ok(Backends {
             backend: Arc::new(store.clone()),
             embedded: Some(store),

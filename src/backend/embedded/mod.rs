@@ -314,6 +314,18 @@ impl EmbeddedStore {
         .await
     }
 
+    /// What sets the store's gauges (images, bytes) from the current
+    /// catalogue at a scrape. It holds the store weakly: once the store is
+    /// dropped it does nothing (and keeps no database open).
+    pub fn metrics_hook(&self) -> impl Fn() + Send + Sync + 'static {
+        let inner = Arc::downgrade(&self.inner);
+        move || {
+            if let Some(inner) = inner.upgrade() {
+                EmbeddedStore { inner }.publish_metrics();
+            }
+        }
+    }
+
     /// Set the store's gauges (images, bytes) from the current catalogue.
     pub fn publish_metrics(&self) {
         let Some(m) = crate::metrics::get() else { return };
