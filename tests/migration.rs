@@ -100,7 +100,12 @@ impl Service {
                 data.to_str().unwrap(),
             ],
             &[],
-            &logs.join(format!("migration-{}.log", std::process::id())),
+            &logs.join(format!(
+                "migration-{}-{}.log",
+                std::process::id(),
+                // one log per test: the tests of this file run at once
+                std::thread::current().name().unwrap_or("main").replace("::", "-")
+            )),
         );
         Service {
             proc,
@@ -304,4 +309,53 @@ fn brownouts_and_retirement_follow_the_clock_and_sighup() {
     // Back to serving: none of the refused writes landed.
     svc.reload(&before, || get(&base, &meta, PROJECT_TOKEN).status == 200);
     assert_eq!(metadata(), original);
+}
+
+/// A SIGHUP whose `[deprecation]` section is refused (sunset before
+/// deprecation, or a window that does not parse) keeps the running policy,
+/// says why in one error line naming the option, and the next good one applies.
+#[test]
+fn a_refused_deprecation_section_on_sighup_keeps_the_running_policy() {
+    let serving = deprecation("since = \"2026-11-01T00:00:00Z\"\n");
+    let svc = Service::start(&serving);
+    let base = svc.proc.compute.clone();
+    let told = || get(&base, "/v2.1/images", PROJECT_TOKEN);
+    assert_eq!(told().status, 200);
+    assert_eq!(told().header("deprecation"), Some("@1793491200"));
+
+    for (bad, option) in [
+        (
+            "retired = true\nsince = \"2027-01-01T00:00:00Z\"\nsunset = \"2026-12-01T00:00:00Z\"\n",
+            "deprecation.sunset",
+        ),
+        ("retired = true\nclock = \"yesterday\"\n", "deprecation.clock"),
+    ] {
+        let before = svc.proc.log_text().lines().count();
+        std::fs::write(&svc.config, deprecation(bad)).unwrap();
+        svc.proc.signal("HUP");
+        let started = Instant::now();
+        let refusal = loop {
+            let text = svc.proc.log_text();
+            let line = text
+                .lines()
+                .skip(before)
+                .find(|l| l.contains("SIGHUP: configuration not reloaded"))
+                .map(str::to_string);
+            if let Some(line) = line {
+                break line;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "no refusal logged for {option}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        assert!(refusal.contains("ERROR") && refusal.contains(option), "{refusal}");
+        // Still the running policy: served, with the old header, not retired.
+        let r = told();
+        assert_eq!(r.status, 200, "{option}: {}", r.text());
+        assert_eq!(r.header("deprecation"), Some("@1793491200"));
+    }
+    svc.reload(&deprecation("retired = true\n"), || told().status == 410);
+    assert_eq!(told().header("deprecation"), None);
 }
