@@ -149,8 +149,8 @@ pub async fn log_requests(
     let trust = req.app_data::<TrustProxyHeaders>().is_some_and(|t| t.0);
     let listener = req.app_data::<Listener>().map_or("-", |l| l.as_str());
     let http = req.request();
-    let request_id = crate::request_id::of(http);
-    let endpoint = crate::metrics::endpoint(listener, http.method(), http.path());
+    let request_id = crate::edge::request_id::of(http);
+    let endpoint = crate::metrics::labels::endpoint(listener, http.method(), http.path());
     let line = Line {
         started: Instant::now(),
         in_flight: InFlight::start(listener),
@@ -160,7 +160,7 @@ pub async fn log_requests(
         path: loggable_target(http.path(), http.query_string()),
         client: client_address(http, trust),
         user_agent: header(http, "user-agent").unwrap_or("-").to_string(),
-        global_request_id: crate::request_id::global_id(header(http, "x-openstack-request-id"), &request_id),
+        global_request_id: crate::edge::request_id::global_id(header(http, "x-openstack-request-id"), &request_id),
         request_id,
         status: 0,
         user_id: String::new(),
@@ -233,7 +233,7 @@ impl InFlight {
     fn start(listener: &'static str) -> Option<InFlight> {
         let m = crate::metrics::get()?;
         m.in_flight
-            .get_or_create(&crate::metrics::ListenerLabels { listener })
+            .get_or_create(&crate::metrics::labels::ListenerLabels { listener })
             .inc();
         Some(InFlight(listener))
     }
@@ -243,7 +243,7 @@ impl Drop for InFlight {
     fn drop(&mut self) {
         if let Some(m) = crate::metrics::get() {
             m.in_flight
-                .get_or_create(&crate::metrics::ListenerLabels { listener: self.0 })
+                .get_or_create(&crate::metrics::labels::ListenerLabels { listener: self.0 })
                 .dec();
         }
     }
@@ -254,7 +254,7 @@ fn record(l: &Line, seconds: f64) {
     let Some(m) = crate::metrics::get() else {
         return;
     };
-    use crate::metrics::{RequestLabels, RouteLabels};
+    use crate::metrics::labels::{RequestLabels, RouteLabels};
     let route = RouteLabels {
         listener: l.listener,
         endpoint: l.endpoint,

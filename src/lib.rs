@@ -18,9 +18,6 @@ pub mod nova;
 pub mod server;
 pub mod tls;
 
-/// Edge kit pieces under their former paths.
-pub use edge::{pyjson, request_id};
-
 use actix_web::{web, HttpRequest};
 use std::sync::Arc;
 

@@ -6,7 +6,6 @@
 //! and the status; never a project, user or token.
 
 use actix_web::{web, App, HttpResponse, HttpServer};
-use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
@@ -15,46 +14,26 @@ use prometheus_client::metrics::info::Info;
 use prometheus_client::registry::Registry;
 use std::sync::OnceLock;
 
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct RequestLabels {
-    pub listener: &'static str,
-    pub endpoint: &'static str,
-    pub method: String,
-    pub status: u16,
+pub mod labels;
+
+use labels::{
+    BackendLabels, DeprecatedLabels, ListenerLabels, OperationLabels, RequestLabels, ResultLabels, RouteLabels,
+};
+
+/// Register `metric` as `name` and keep a handle to it.
+fn add<M: prometheus_client::registry::Metric + Clone>(
+    registry: &mut Registry,
+    name: &str,
+    help: &str,
+    metric: M,
+) -> M {
+    registry.register(name, help, metric.clone());
+    metric
 }
 
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct RouteLabels {
-    pub listener: &'static str,
-    pub endpoint: &'static str,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct ListenerLabels {
-    pub listener: &'static str,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct BackendLabels {
-    pub operation: String,
-    pub outcome: &'static str,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct OperationLabels {
-    pub operation: String,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct ResultLabels {
-    pub result: &'static str,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct DeprecatedLabels {
-    pub surface: &'static str,
-    pub endpoint: &'static str,
-    pub client: String,
+/// The buckets of a time: 1 ms … ~33 s.
+fn latency() -> Histogram {
+    Histogram::new(exponential_buckets(0.001, 2.0, 16))
 }
 
 /// Every metric of the service.
@@ -105,78 +84,73 @@ pub fn enable() -> &'static Metrics {
 impl Metrics {
     fn new() -> Metrics {
         let mut registry = Registry::with_prefix("nova_images_proxy");
-        let requests = Family::<RequestLabels, Counter>::default();
-        registry.register(
+        let requests = add(
+            &mut registry,
             "requests",
             "HTTP requests answered, by listener, endpoint (route name), method and status",
-            requests.clone(),
+            Family::<RequestLabels, Counter>::default(),
         );
-        let duration = Family::<RouteLabels, Histogram>::new_with_constructor(|| {
-            // 1 ms … ~33 s
-            Histogram::new(exponential_buckets(0.001, 2.0, 16))
-        });
-        registry.register(
+        let duration = add(
+            &mut registry,
             "request_duration_seconds",
             "Time from the request's arrival to its response's last byte, by listener and endpoint",
-            duration.clone(),
+            Family::<RouteLabels, Histogram>::new_with_constructor(latency),
         );
-        let in_flight = Family::<ListenerLabels, Gauge>::default();
-        registry.register(
+        let in_flight = add(
+            &mut registry,
             "requests_in_flight",
             "Requests received and not yet answered in full, by listener",
-            in_flight.clone(),
+            Family::<ListenerLabels, Gauge>::default(),
         );
-        let response_bytes = Family::<RouteLabels, Counter>::default();
-        registry.register(
+        let response_bytes = add(
+            &mut registry,
             "response_body_bytes",
             "Response body bytes sent, by listener and endpoint",
-            response_bytes.clone(),
+            Family::<RouteLabels, Counter>::default(),
         );
-        let backend_requests = Family::<BackendLabels, Counter>::default();
-        registry.register(
+        let backend_requests = add(
+            &mut registry,
             "backend_requests",
             "Calls to Glance, by operation (method and path template) and outcome \
              (answered: any HTTP status below 500; error_status: 5xx; timeout; unreachable)",
-            backend_requests.clone(),
+            Family::<BackendLabels, Counter>::default(),
         );
-        let backend_duration = Family::<OperationLabels, Histogram>::new_with_constructor(|| {
-            Histogram::new(exponential_buckets(0.001, 2.0, 16))
-        });
-        registry.register(
+        let backend_duration = add(
+            &mut registry,
             "backend_request_duration_seconds",
             "Time of one call to Glance until its response head, by operation",
-            backend_duration.clone(),
+            Family::<OperationLabels, Histogram>::new_with_constructor(latency),
         );
-        let backend_retries = Family::<OperationLabels, Counter>::default();
-        registry.register(
+        let backend_retries = add(
+            &mut registry,
             "backend_retries",
             "Calls to Glance that were retries of a failed one, by operation",
-            backend_retries.clone(),
+            Family::<OperationLabels, Counter>::default(),
         );
-        let keystone_validations = Family::<ResultLabels, Counter>::default();
-        registry.register(
+        let keystone_validations = add(
+            &mut registry,
             "keystone_validations",
             "Token validations (auth.strategy = keystone), by result: cache_hit, valid, invalid, unavailable",
-            keystone_validations.clone(),
+            Family::<ResultLabels, Counter>::default(),
         );
-        let deprecated_calls = Family::<DeprecatedLabels, Counter>::default();
-        registry.register(
+        let deprecated_calls = add(
+            &mut registry,
             "deprecated_calls",
             "Calls of the deprecated surfaces (surface nova or glance_v1), by endpoint and client \
              (product/version from User-Agent; past usage.metrics_clients distinct clients: other)",
-            deprecated_calls.clone(),
+            Family::<DeprecatedLabels, Counter>::default(),
         );
-        let group_commit_writes = Histogram::new([1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0]);
-        registry.register(
+        let group_commit_writes = add(
+            &mut registry,
             "metadata_group_commit_writes",
             "Metadata writes to one image sent to Glance together (one read and one PATCH for all of them)",
-            group_commit_writes.clone(),
+            Histogram::new([1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0]),
         );
-        let embedded_images = Gauge::default();
-        registry.register(
+        let embedded_images = add(
+            &mut registry,
             "embedded_images",
             "Images in the embedded store (not deleted), as of the last scrape",
-            embedded_images.clone(),
+            Gauge::default(),
         );
         let embedded_image_bytes = Gauge::default();
         registry.register_with_unit(
@@ -244,22 +218,6 @@ pub fn keystone_validation(result: &'static str) {
     }
 }
 
-/// The operation label of a Glance call: its method and path with ids
-/// replaced by `{id}` (`GET /v2/images/{id}`).
-pub fn operation(method: &str, path: &str) -> String {
-    let template: Vec<&str> = path
-        .split('/')
-        .map(|seg| {
-            if seg.len() >= 32 && seg.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-') {
-                "{id}"
-            } else {
-                seg
-            }
-        })
-        .collect();
-    format!("{method} {}", template.join("/"))
-}
-
 /// One call to Glance being timed.
 pub struct BackendCall {
     operation: String,
@@ -269,7 +227,7 @@ pub struct BackendCall {
 impl BackendCall {
     pub fn start(request: &reqwest::Request, retry: bool) -> Option<BackendCall> {
         let m = get()?;
-        let operation = operation(request.method().as_str(), request.url().path());
+        let operation = labels::operation(request.method().as_str(), request.url().path());
         if retry {
             m.backend_retries
                 .get_or_create(&OperationLabels {
@@ -310,37 +268,6 @@ impl BackendCall {
     }
 }
 
-/// The endpoint label of a request: the route's name on the compute
-/// listener (Nova's routing), a fixed name per Glance v1 / v2 call shape on
-/// the image listener, `other` for anything unrouted.
-pub fn endpoint(listener: &str, method: &actix_web::http::Method, path: &str) -> &'static str {
-    if path == crate::health::PATH {
-        return "healthcheck";
-    }
-    if listener == "compute" {
-        let rest = match path {
-            "" | "/" | "/v2" | "/v2/" | "/v2.1" | "/v2.1/" => return "versions",
-            p => p.strip_prefix("/v2.1").or_else(|| p.strip_prefix("/v2")),
-        };
-        let decoded = rest.map(|r| percent_encoding::percent_decode_str(r).decode_utf8_lossy().into_owned());
-        return decoded
-            .as_deref()
-            .and_then(|r| crate::nova::routes::parse(method, r))
-            .map_or("other", |route| route.endpoint.name());
-    }
-    let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
-    match segs.as_slice() {
-        ["v1", "images"] => "v1.images.index",
-        ["v1", "images", "detail"] => "v1.images.detail",
-        ["v1", "images", _] => "v1.images.show",
-        ["v1", "images", _, "members", ..] => "v1.images.members",
-        ["v1", "shared-images", _] => "v1.shared_images",
-        ["v2", "images", ..] | ["v2", "schemas", ..] => "v2.images",
-        [] | ["versions"] => "versions",
-        _ => "other",
-    }
-}
-
 async fn exposition() -> HttpResponse {
     let body = web::block(|| {
         for hook in SCRAPE_HOOKS.lock().unwrap_or_else(|e| e.into_inner()).iter() {
@@ -374,36 +301,4 @@ pub fn server(
     .shutdown_timeout(1)
     .listen(listener)?
     .run())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use actix_web::http::Method;
-
-    #[test]
-    fn endpoints_are_route_names() {
-        let get = Method::GET;
-        assert_eq!(endpoint("compute", &get, "/v2.1/images/detail"), "images.detail");
-        assert_eq!(
-            endpoint("compute", &get, "/v2/6f70656e737461636b20342065766572/images/abc"),
-            "images.show"
-        );
-        assert_eq!(
-            endpoint("compute", &get, "/v2.1/images/abc/metadata"),
-            "image_metadata.index"
-        );
-        assert_eq!(endpoint("compute", &get, "/v2.1"), "versions");
-        assert_eq!(endpoint("compute", &get, "/v2.1/servers"), "other");
-        assert_eq!(endpoint("image", &get, "/v1/images/abc"), "v1.images.show");
-        assert_eq!(endpoint("image", &get, "/v1/images/abc/members/p"), "v1.images.members");
-        assert_eq!(endpoint("image", &get, "/v1/shared-images/p"), "v1.shared_images");
-        assert_eq!(endpoint("image", &get, "/healthcheck"), "healthcheck");
-        assert_eq!(endpoint("image", &get, "/nothing/here"), "other");
-        assert_eq!(
-            operation("PATCH", "/v2/images/8fceaebd-9239-5d3f-8486-ca03631dd433"),
-            "PATCH /v2/images/{id}"
-        );
-        assert_eq!(operation("GET", "/v2/schemas/image"), "GET /v2/schemas/image");
-    }
 }

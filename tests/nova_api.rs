@@ -760,7 +760,7 @@ async fn base_attributes_and_keys_glance_would_rename_are_refused(b: Backend) {
 
 /// Python's `repr()` of a str, as the service's messages quote keys.
 fn py_repr(s: &str) -> String {
-    nova_images_proxy::pyjson::py_repr_str(s)
+    nova_images_proxy::edge::pyjson::py_repr_str(s)
 }
 
 /// The conformance cases: one body each, run on a real Glance and on the embedded store.

@@ -43,7 +43,7 @@ const MAX_BODY: usize = 64 * 1024;
 fn json_ok(v: &Value) -> HttpResponse {
     HttpResponse::Ok()
         .insert_header((header::CONTENT_TYPE, "application/json"))
-        .body(crate::pyjson::to_vec(v))
+        .body(crate::edge::pyjson::to_vec(v))
 }
 
 fn no_content() -> HttpResponse {

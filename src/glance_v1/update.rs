@@ -218,7 +218,9 @@ pub async fn update(
     if let Some(sum) = &image.checksum {
         b.insert_header((header::ETAG, sum.as_str()));
     }
-    Ok(b.body(crate::pyjson::to_vec(&json!({ "image": v1meta::detail_item(&image) }))))
+    Ok(b.body(crate::edge::pyjson::to_vec(
+        &json!({ "image": v1meta::detail_item(&image) }),
+    )))
 }
 
 #[cfg(test)]

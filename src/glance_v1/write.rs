@@ -304,7 +304,9 @@ fn created(req: &HttpRequest, img: &Image) -> HttpResponse {
     if let Some(sum) = &img.checksum {
         b.insert_header((header::ETAG, sum.as_str()));
     }
-    b.body(crate::pyjson::to_vec(&json!({ "image": v1meta::detail_item(img) })))
+    b.body(crate::edge::pyjson::to_vec(
+        &json!({ "image": v1meta::detail_item(img) }),
+    ))
 }
 
 /// `DELETE /v1/images/{id}`: 200 with an empty body.
@@ -340,7 +342,7 @@ mod tests {
         ));
         assert_eq!((e.status, e.explanation.as_str()), (400, "m"));
         let e = page(from_backend(
-            &crate::backend::glance_errors::conflict("exists"),
+            &crate::backend::error::conflict("exists"),
             Op::Create { id: Some("x") },
         ));
         assert_eq!(e.explanation, "An image with identifier x already exists");

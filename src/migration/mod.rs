@@ -59,7 +59,7 @@ pub struct Deprecated {
 pub fn classify(listener: Listener, method: &Method, path: &str) -> Option<Deprecated> {
     match listener {
         Listener::Compute => {
-            let endpoint = crate::metrics::endpoint("compute", method, path);
+            let endpoint = crate::metrics::labels::endpoint("compute", method, path);
             (endpoint.starts_with("images.") || endpoint.starts_with("image_metadata.")).then_some(Deprecated {
                 surface: Surface::Nova,
                 endpoint,

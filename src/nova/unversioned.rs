@@ -100,7 +100,7 @@ pub async fn answer(
         version: None,
     };
     if !legacy {
-        match pipeline::negotiate(req, max) {
+        match pipeline::checks::negotiate(req, max) {
             Ok(v) => meta.version = Some(v.to_string()),
             Err(e) => return e.into_response(req, &meta),
         }
@@ -119,9 +119,9 @@ pub async fn answer(
 async fn checked_body(req: &HttpRequest, payload: web::Payload, state: &NovaState) -> Result<(), NovaError> {
     let server = &state.settings.server;
     let deadline = Duration::from_secs_f64(server.body_timeout_secs);
-    let raw = pipeline::size_limit(req, payload, server.max_request_body, deadline).await?;
-    pipeline::content_type(req)?;
-    pipeline::json_body(req.method(), crate::edge::body::content_length(req), &raw)?;
+    let raw = pipeline::checks::size_limit(req, payload, server.max_request_body, deadline).await?;
+    pipeline::checks::content_type(req)?;
+    pipeline::checks::json_body(req.method(), crate::edge::body::content_length(req), &raw)?;
     Ok(())
 }
 

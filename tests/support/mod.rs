@@ -125,7 +125,7 @@ pub fn seed_context() -> nova_images_proxy::backend::RequestContext {
         // (a member of it) may read and change them as Glance's policy allows.
         project_id: PROJECT.into(),
         roles: vec!["admin".into()],
-        request_id: nova_images_proxy::request_id::mint(),
+        request_id: nova_images_proxy::edge::request_id::mint(),
     }
 }
 

@@ -15,6 +15,7 @@ pub mod demo;
 pub mod filters;
 mod members;
 pub mod policy;
+mod schema;
 
 use super::error::{conflict, forbidden, not_found};
 use super::{BackendError, BackendResult, Image, RequestContext};
