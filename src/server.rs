@@ -146,24 +146,8 @@ pub fn compute_on(
     listener: TcpListener,
     tls: Option<rustls::ServerConfig>,
 ) -> std::io::Result<Server> {
-    let limit = HeadLimit {
-        max: settings.server.max_header_bytes,
-        surface: Surface::Compute,
-    };
-    let trust = TrustProxyHeaders(settings.oslo_middleware.enable_proxy_headers_parsing);
-    let server = HttpServer::new(move || {
-        App::new()
-            .app_data(limit)
-            .app_data(trust)
-            .app_data(Listener::Compute)
-            .wrap(from_fn(limit_head))
-            .wrap(from_fn(crate::migration::track))
-            .wrap(from_fn(crate::access_log::log_requests))
-            .wrap(TracingLogger::<crate::edge::request_id::RootSpan>::new())
-            .configure(crate::configure_compute(state.clone()))
-    });
-    let n = workers(settings);
-    Ok(listen!(tuned!(server, &settings.server, n), listener, tls)?.run())
+    let app = move || crate::configure_compute(state.clone());
+    serve(settings, Listener::Compute, app, listener, tls)
 }
 
 /// The image listener (Glance v1 reads; Glance v2 of the embedded store) on `listener`.
@@ -178,21 +162,42 @@ pub fn image_on(
     listener: TcpListener,
     tls: Option<rustls::ServerConfig>,
 ) -> std::io::Result<Server> {
+    let app = move || crate::configure_image(state.clone());
+    serve(settings, Listener::Image, app, listener, tls)
+}
+
+/// A listener of either kind: each worker's app gets the head limit, the
+/// middleware (limits, migration tracking, request lines, the request's
+/// span) and the routes `app` configures.
+fn serve<F, C>(
+    settings: &Settings,
+    which: Listener,
+    app: F,
+    listener: TcpListener,
+    tls: Option<rustls::ServerConfig>,
+) -> std::io::Result<Server>
+where
+    F: Fn() -> C + Send + Clone + 'static,
+    C: FnOnce(&mut web::ServiceConfig),
+{
     let limit = HeadLimit {
         max: settings.server.max_header_bytes,
-        surface: Surface::Image,
+        surface: match which {
+            Listener::Compute => Surface::Compute,
+            Listener::Image => Surface::Image,
+        },
     };
     let trust = TrustProxyHeaders(settings.oslo_middleware.enable_proxy_headers_parsing);
     let server = HttpServer::new(move || {
         App::new()
             .app_data(limit)
             .app_data(trust)
-            .app_data(Listener::Image)
+            .app_data(which)
             .wrap(from_fn(limit_head))
             .wrap(from_fn(crate::migration::track))
             .wrap(from_fn(crate::access_log::log_requests))
             .wrap(TracingLogger::<crate::edge::request_id::RootSpan>::new())
-            .configure(crate::configure_image(state.clone()))
+            .configure(app())
     });
     let n = workers(settings);
     Ok(listen!(tuned!(server, &settings.server, n), listener, tls)?.run())

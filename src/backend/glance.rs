@@ -75,24 +75,20 @@ pub struct GlanceInner {
 
 impl GlanceBackend {
     pub fn new(settings: GlanceSettings) -> Result<Self, BackendError> {
-        let http = reqwest::Client::builder()
-            .tls_backend_preconfigured(settings.tls.clone())
-            .connect_timeout(settings.connect_timeout)
-            .timeout(settings.timeout)
-            .pool_idle_timeout(Duration::from_secs(30))
-            .user_agent(concat!("nova-images-proxy/", env!("CARGO_PKG_VERSION")))
-            .no_proxy()
-            .build()
-            .map_err(|e| BackendError::Internal(format!("cannot build the HTTP client: {e}")))?;
-        let data_http = reqwest::Client::builder()
-            .tls_backend_preconfigured(settings.tls.clone())
-            .connect_timeout(settings.connect_timeout)
-            .read_timeout(settings.timeout)
-            .pool_idle_timeout(Duration::from_secs(30))
-            .user_agent(concat!("nova-images-proxy/", env!("CARGO_PKG_VERSION")))
-            .no_proxy()
-            .build()
-            .map_err(|e| BackendError::Internal(format!("cannot build the HTTP client: {e}")))?;
+        let client = |timeout: fn(reqwest::ClientBuilder, Duration) -> reqwest::ClientBuilder| {
+            let builder = reqwest::Client::builder()
+                .tls_backend_preconfigured(settings.tls.clone())
+                .connect_timeout(settings.connect_timeout)
+                .pool_idle_timeout(Duration::from_secs(30))
+                .user_agent(concat!("nova-images-proxy/", env!("CARGO_PKG_VERSION")))
+                .no_proxy();
+            timeout(builder, settings.timeout)
+                .build()
+                .map_err(|e| BackendError::Internal(format!("cannot build the HTTP client: {e}")))
+        };
+        // Calls are bounded as a whole; data streams between reads.
+        let http = client(reqwest::ClientBuilder::timeout)?;
+        let data_http = client(reqwest::ClientBuilder::read_timeout)?;
         Ok(Self(Arc::new(GlanceInner {
             servers: servers::Servers::new(&settings.url),
             http,
@@ -378,6 +374,7 @@ impl ImageBackend for GlanceBackend {
         max_properties: Option<usize>,
     ) -> BackendResult<Image> {
         check_id(id)?;
-        self.enqueue_write(ctx, id, change, max_properties).await
+        let (pending, answer) = PendingWrite::new(ctx, change, max_properties, self.deadline());
+        self.enqueue_write(id, pending, answer).await
     }
 }

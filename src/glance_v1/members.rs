@@ -26,14 +26,13 @@
 //! shared image); the latter takes one members call per such image.
 
 use super::error::{from_backend, Op, V1Error};
-use super::get_image;
+use super::{get_image, RequestBody};
 use crate::backend::{Image, ImageBackend, ListOptions, ListQuery, RequestContext};
 use crate::edge::body::{self, BodyError};
 use crate::edge::webob::HttpError;
 use actix_web::http::header;
-use actix_web::{web, HttpResponse};
+use actix_web::HttpResponse;
 use serde_json::{json, Value};
-use std::time::Duration;
 
 /// Glance's `image_member_quota` default.
 const MEMBER_QUOTA: usize = 128;
@@ -67,12 +66,14 @@ fn only_shared() -> HttpError {
 }
 
 /// The JSON body, if there is one (`None`: an empty body).
-async fn read_body(payload: web::Payload, idle: Duration) -> Result<Option<Value>, HttpError> {
-    let raw = body::read(payload, MAX_BODY, idle).await.map_err(|e| match e {
-        BodyError::TooLarge => HttpError::positional(413, "Request is too large."),
-        BodyError::TooSlow => HttpError::explained(408, "The request body was not received in time."),
-        BodyError::Broken => HttpError::explained(400, "Client disconnected before sending all data to backend"),
-    })?;
+async fn read_body(body: RequestBody) -> Result<Option<Value>, HttpError> {
+    let raw = body::read(body.payload, MAX_BODY, body.idle)
+        .await
+        .map_err(|e| match e {
+            BodyError::TooLarge => HttpError::positional(413, "Request is too large."),
+            BodyError::TooSlow => HttpError::explained(408, "The request body was not received in time."),
+            BodyError::Broken => HttpError::explained(400, "Client disconnected before sending all data to backend"),
+        })?;
     if raw.is_empty() {
         return Ok(None);
     }
@@ -119,14 +120,13 @@ pub async fn index(backend: &dyn ImageBackend, ctx: &RequestContext, id: &str) -
 
 /// `PUT /v1/images/{id}/members/{member}`.
 pub async fn add(
-    payload: web::Payload,
+    body: RequestBody,
     backend: &dyn ImageBackend,
     ctx: &RequestContext,
-    idle: Duration,
     id: &str,
     member: &str,
 ) -> Result<HttpResponse, V1Error> {
-    let body = read_body(payload, idle).await?;
+    let body = read_body(body).await?;
     let can_share = body
         .as_ref()
         .and_then(|b| b.get("member"))
@@ -209,13 +209,12 @@ fn memberships(body: Option<&Value>) -> Result<Vec<String>, HttpError> {
 
 /// `PUT /v1/images/{id}/members`.
 pub async fn replace(
-    payload: web::Payload,
+    body: RequestBody,
     backend: &dyn ImageBackend,
     ctx: &RequestContext,
-    idle: Duration,
     id: &str,
 ) -> Result<HttpResponse, V1Error> {
-    let body = read_body(payload, idle).await?;
+    let body = read_body(body).await?;
     let wanted = memberships(body.as_ref())?;
     let img = get_image(backend, ctx, id).await?;
     if img.visibility != "shared" {

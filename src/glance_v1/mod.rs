@@ -155,13 +155,16 @@ pub async fn entry(req: HttpRequest, payload: web::Payload, state: web::Data<V1S
     }
     let method = req.method().clone();
     let backend = state.backend.as_ref();
-    let idle = std::time::Duration::from_secs_f64(state.settings.server.body_timeout_secs);
+    let body = RequestBody {
+        payload,
+        idle: std::time::Duration::from_secs_f64(state.settings.server.body_timeout_secs),
+    };
     let result = match (route(&path), &method) {
         (Route::Root, &Method::GET | &Method::HEAD) => list_images(&req, backend, &ctx, false).await,
         (Route::Root, _) => Err(HttpError::method_not_allowed("GET, HEAD").into()),
         // Routes matched methods literally: HEAD was not GET.
         (Route::Index, &Method::GET) => list_images(&req, backend, &ctx, false).await,
-        (Route::Index, &Method::POST) => write::create(&req, payload, backend, &ctx, idle).await,
+        (Route::Index, &Method::POST) => write::create(&req, body, backend, &ctx).await,
         (Route::Index, _) => Err(HttpError::method_not_allowed("GET, POST").into()),
         (Route::Detail, &Method::GET) => list_images(&req, backend, &ctx, true).await,
         (Route::Detail, &Method::HEAD) => Err(HttpError {
@@ -177,12 +180,12 @@ pub async fn entry(req: HttpRequest, payload: web::Payload, state: web::Data<V1S
         (Route::Image(id), &Method::HEAD) => meta(backend, &ctx, &id).await,
         (Route::Image(id), &Method::GET) => show(&req, backend, &ctx, &id).await,
         (Route::Image(id), &Method::DELETE) => write::delete(backend, &ctx, &id).await,
-        (Route::Image(id), &Method::PUT) => update::update(&req, payload, backend, &ctx, idle, &id).await,
+        (Route::Image(id), &Method::PUT) => update::update(&req, body, backend, &ctx, &id).await,
         (Route::Image(_), _) => Err(HttpError::method_not_allowed("GET, HEAD, PUT, DELETE").into()),
         (Route::Members(id), &Method::GET) => members::index(backend, &ctx, &id).await,
-        (Route::Members(id), &Method::PUT) => members::replace(payload, backend, &ctx, idle, &id).await,
+        (Route::Members(id), &Method::PUT) => members::replace(body, backend, &ctx, &id).await,
         (Route::Members(_), _) => Err(HttpError::method_not_allowed("GET, PUT").into()),
-        (Route::Member(id, m), &Method::PUT) => members::add(payload, backend, &ctx, idle, &id, &m).await,
+        (Route::Member(id, m), &Method::PUT) => members::add(body, backend, &ctx, &id, &m).await,
         (Route::Member(id, m), &Method::DELETE) => members::remove(backend, &ctx, &id, &m).await,
         // v1 routed GET to a `show` its controller did not have: `default`'s bare 405.
         (Route::Member(..), &Method::GET) => Err(HttpError {
@@ -202,6 +205,13 @@ pub async fn entry(req: HttpRequest, payload: web::Payload, state: web::Data<V1S
         }
         Err(e) => e.into_response(&req, &rid),
     }
+}
+
+/// A request body not read yet, and how long it may pause between chunks
+/// (`server.body_timeout_secs`).
+pub struct RequestBody {
+    pub payload: web::Payload,
+    pub idle: std::time::Duration,
 }
 
 /// The image, or Glance v1's 404 for an id it does not know (or may not see).

@@ -21,13 +21,13 @@
 use super::error::{from_backend, Op, V1Error};
 use super::headers::{self, bool_from_string, V1Meta};
 use super::write::{body_stream, check_data, has_body, plain400, refuse_sources, upload_error};
+use super::RequestBody;
 use super::{get_image, meta as v1meta};
 use crate::backend::{Image, ImageBackend, PatchOp, RequestContext};
 use crate::edge::webob::HttpError;
 use actix_web::http::header;
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{HttpRequest, HttpResponse};
 use serde_json::{json, Value};
-use std::time::Duration;
 
 /// The base attributes a v1 update can change, as Glance v2 names them.
 const ATTRIBUTES: &[&str] = &[
@@ -164,10 +164,9 @@ fn wanted(meta: &V1Meta, img: &Image, purge: bool) -> Image {
 /// `PUT /v1/images/{id}`: 200, `{"image": …}`, `ETag` when there is a checksum.
 pub async fn update(
     req: &HttpRequest,
-    payload: web::Payload,
+    upload: RequestBody,
     backend: &dyn ImageBackend,
     ctx: &RequestContext,
-    idle: Duration,
     id: &str,
 ) -> Result<HttpResponse, V1Error> {
     let meta = headers::parse(req.headers())?;
@@ -195,7 +194,7 @@ pub async fn update(
             .map_err(|e| from_backend(&e, Op::Update(id)))?
     };
     let image = if data {
-        let (stream, verdict) = body_stream(payload, idle, &meta, "The image is left queued, without data.");
+        let (stream, verdict) = body_stream(upload, &meta, "The image is left queued, without data.");
         match backend.upload(ctx, id, stream).await {
             Ok(img) => img,
             Err(e) => {

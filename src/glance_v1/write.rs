@@ -12,12 +12,12 @@
 
 use super::error::{from_backend, Op, V1Error};
 use super::headers::{self, V1Meta};
-use super::{get_image, meta as v1meta};
+use super::{get_image, meta as v1meta, RequestBody};
 use crate::backend::embedded::NewImage;
 use crate::backend::{BackendError, Image, ImageBackend, RequestContext, UploadStream};
 use crate::edge::webob::HttpError;
 use actix_web::http::header;
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{HttpRequest, HttpResponse};
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
 use md5::{Digest, Md5};
@@ -25,7 +25,6 @@ use serde_json::{json, Value};
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
-use std::time::Duration;
 
 /// Why an upload stream failed.
 #[derive(Clone, Debug, PartialEq)]
@@ -50,15 +49,10 @@ fn set(verdict: &Verdict, f: Failure) {
 /// counts and hashes what passes, and at its end checks v1's supplied `size`
 /// and `checksum`, failing instead of ending on a mismatch.
 /// `consequence` ends a mismatch's message (what became of the image).
-pub(super) fn body_stream(
-    payload: web::Payload,
-    idle: Duration,
-    meta: &V1Meta,
-    consequence: &'static str,
-) -> (UploadStream, Verdict) {
+pub(super) fn body_stream(body: RequestBody, meta: &V1Meta, consequence: &'static str) -> (UploadStream, Verdict) {
+    let RequestBody { mut payload, idle } = body;
     let verdict: Verdict = Arc::new(Mutex::new(None));
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, Failure>>(2);
-    let mut payload = payload;
     actix_web::rt::spawn(async move {
         loop {
             let item = match tokio::time::timeout(idle, payload.next()).await {
@@ -254,10 +248,9 @@ pub(super) fn upload_error(err: &BackendError, failure: Option<Failure>) -> V1Er
 /// `POST /v1/images`.
 pub async fn create(
     req: &HttpRequest,
-    payload: web::Payload,
+    upload: RequestBody,
     backend: &dyn ImageBackend,
     ctx: &RequestContext,
-    idle: Duration,
 ) -> Result<HttpResponse, V1Error> {
     let meta = headers::parse(req.headers())?;
     let new = new_image(&meta, ctx, req)?;
@@ -275,7 +268,7 @@ pub async fn create(
         )
     })?;
     let image = if body {
-        let (stream, verdict) = body_stream(payload, idle, &meta, "The image has been deleted.");
+        let (stream, verdict) = body_stream(upload, &meta, "The image has been deleted.");
         match backend.upload(ctx, &image.id, stream).await {
             Ok(img) => img,
             Err(e) => {

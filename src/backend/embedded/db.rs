@@ -91,27 +91,22 @@ pub fn now() -> String {
 }
 
 fn load_details(conn: &Connection, rec: &mut Record) -> BackendResult<()> {
-    let mut stmt = conn
-        .prepare_cached("SELECT name, value FROM image_properties WHERE image_id = ?1 ORDER BY position")
-        .map_err(internal)?;
-    let rows = stmt
-        .query_map([&rec.image.id], |r| {
-            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
-        })
-        .map_err(internal)?;
-    for row in rows {
-        let (k, v) = row.map_err(internal)?;
+    let id = [&rec.image.id];
+    let properties: Vec<(String, String)> = rows(
+        conn,
+        "SELECT name, value FROM image_properties WHERE image_id = ?1 ORDER BY position",
+        id,
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    for (k, v) in properties {
         rec.image.properties.insert(k, Value::String(v));
     }
-    let mut stmt = conn
-        .prepare_cached("SELECT value FROM image_tags WHERE image_id = ?1 ORDER BY value")
-        .map_err(internal)?;
-    let tags = stmt
-        .query_map([&rec.image.id], |r| r.get::<_, String>(0))
-        .map_err(internal)?;
-    for t in tags {
-        rec.image.tags.push(t.map_err(internal)?);
-    }
+    rec.image.tags = rows(
+        conn,
+        "SELECT value FROM image_tags WHERE image_id = ?1 ORDER BY value",
+        id,
+        |r| r.get(0),
+    )?;
     rec.members = super::members::of_image(conn, &rec.image.id)?;
     Ok(())
 }
@@ -131,49 +126,49 @@ pub fn get(conn: &Connection, id: &str) -> BackendResult<Option<Record>> {
     }
 }
 
+/// Every row `sql` selects with `params`, each made by `row`.
+pub fn rows<T>(
+    conn: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+    row: impl FnMut(&Row) -> rusqlite::Result<T>,
+) -> BackendResult<Vec<T>> {
+    let mut stmt = conn.prepare_cached(sql).map_err(internal)?;
+    let rows = stmt.query_map(params, row).map_err(internal)?;
+    rows.collect::<Result<_, _>>().map_err(internal)
+}
+
 /// Every live image, in Glance's default order (newest first, then id descending).
 pub fn all_live(conn: &Connection) -> BackendResult<Vec<Record>> {
-    let mut stmt = conn
-        .prepare_cached(&format!(
-            "SELECT {COLUMNS} FROM images WHERE deleted = 0 ORDER BY created_at DESC, id DESC"
-        ))
-        .map_err(internal)?;
-    let rows = stmt.query_map([], from_row).map_err(internal)?;
-    let mut out = Vec::new();
-    for r in rows {
-        out.push(r.map_err(internal)?);
-    }
+    let mut out = rows(
+        conn,
+        &format!("SELECT {COLUMNS} FROM images WHERE deleted = 0 ORDER BY created_at DESC, id DESC"),
+        [],
+        from_row,
+    )?;
     // Properties and tags of all live images in two queries.
     let by_id: std::collections::HashMap<String, usize> =
         out.iter().enumerate().map(|(i, r)| (r.image.id.clone(), i)).collect();
-    let mut stmt = conn
-        .prepare_cached(
-            "SELECT p.image_id, p.name, p.value FROM image_properties p JOIN images i ON i.id = p.image_id \
-             WHERE i.deleted = 0 ORDER BY p.position",
-        )
-        .map_err(internal)?;
-    let rows = stmt
-        .query_map([], |r| {
-            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?))
-        })
-        .map_err(internal)?;
-    for row in rows {
-        let (id, k, v) = row.map_err(internal)?;
+    let properties: Vec<(String, String, String)> = rows(
+        conn,
+        "SELECT p.image_id, p.name, p.value FROM image_properties p JOIN images i ON i.id = p.image_id \
+         WHERE i.deleted = 0 ORDER BY p.position",
+        [],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+    )?;
+    for (id, k, v) in properties {
         if let Some(&i) = by_id.get(&id) {
             out[i].image.properties.insert(k, Value::String(v));
         }
     }
-    let mut stmt = conn
-        .prepare_cached(
-            "SELECT t.image_id, t.value FROM image_tags t JOIN images i ON i.id = t.image_id WHERE i.deleted = 0 \
-             ORDER BY t.value",
-        )
-        .map_err(internal)?;
-    let rows = stmt
-        .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
-        .map_err(internal)?;
-    for row in rows {
-        let (id, t) = row.map_err(internal)?;
+    let tags: Vec<(String, String)> = rows(
+        conn,
+        "SELECT t.image_id, t.value FROM image_tags t JOIN images i ON i.id = t.image_id WHERE i.deleted = 0 \
+         ORDER BY t.value",
+        [],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    for (id, t) in tags {
         if let Some(&i) = by_id.get(&id) {
             out[i].image.tags.push(t);
         }

@@ -17,37 +17,31 @@ pub const MEMBER_QUOTA: usize = 128;
 
 /// The members of one image: (project, status), by project.
 pub fn of_image(conn: &Connection, image_id: &str) -> BackendResult<Vec<(String, String)>> {
-    let mut stmt = conn
-        .prepare_cached("SELECT member, status FROM image_members WHERE image_id = ?1 ORDER BY member")
-        .map_err(internal)?;
-    let rows = stmt
-        .query_map([image_id], |r| Ok((r.get(0)?, r.get(1)?)))
-        .map_err(internal)?;
-    rows.collect::<Result<_, _>>().map_err(internal)
+    db::rows(
+        conn,
+        "SELECT member, status FROM image_members WHERE image_id = ?1 ORDER BY member",
+        [image_id],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )
 }
 
 /// Every membership of a live image: (image, project, status).
 pub fn all_live(conn: &Connection) -> BackendResult<Vec<(String, String, String)>> {
-    let mut stmt = conn
-        .prepare_cached(
-            "SELECT m.image_id, m.member, m.status FROM image_members m JOIN images i ON i.id = m.image_id \
-             WHERE i.deleted = 0 ORDER BY m.member",
-        )
-        .map_err(internal)?;
-    let rows = stmt
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-        .map_err(internal)?;
-    rows.collect::<Result<_, _>>().map_err(internal)
+    db::rows(
+        conn,
+        "SELECT m.image_id, m.member, m.status FROM image_members m JOIN images i ON i.id = m.image_id \
+         WHERE i.deleted = 0 ORDER BY m.member",
+        [],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+    )
 }
 
 fn rows(conn: &Connection, image_id: &str) -> BackendResult<Vec<Member>> {
-    let mut stmt = conn
-        .prepare_cached(
-            "SELECT member, status, created_at, updated_at FROM image_members WHERE image_id = ?1 ORDER BY member",
-        )
-        .map_err(internal)?;
-    let rows = stmt
-        .query_map([image_id], |r| {
+    db::rows(
+        conn,
+        "SELECT member, status, created_at, updated_at FROM image_members WHERE image_id = ?1 ORDER BY member",
+        [image_id],
+        |r| {
             Ok(Member {
                 image_id: image_id.to_string(),
                 member_id: r.get(0)?,
@@ -55,9 +49,8 @@ fn rows(conn: &Connection, image_id: &str) -> BackendResult<Vec<Member>> {
                 created_at: db::display_time(&r.get::<_, String>(2)?),
                 updated_at: db::display_time(&r.get::<_, String>(3)?),
             })
-        })
-        .map_err(internal)?;
-    rows.collect::<Result<_, _>>().map_err(internal)
+        },
+    )
 }
 
 fn insert(conn: &Connection, image_id: &str, member: &str) -> BackendResult<()> {

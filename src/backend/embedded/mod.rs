@@ -123,10 +123,8 @@ impl EmbeddedStore {
         if let Some(fresh) = Self::fresh_catalog(&self.inner, false)? {
             return Ok(fresh);
         }
-        let inner = self.inner.clone();
-        tokio::task::spawn_blocking(move || Self::fresh_catalog(&inner, true).map(|c| c.expect("reloaded")))
+        self.blocking(|inner| Self::fresh_catalog(inner, true).map(|c| c.expect("reloaded")))
             .await
-            .map_err(|e| BackendError::Internal(format!("store task: {e}")))?
     }
 
     /// The cached catalogue if it is current; else, when `reload`, read it again.
@@ -158,13 +156,23 @@ impl EmbeddedStore {
         }
     }
 
+    /// Run `f` with the store's state on a blocking thread, off the async workers.
+    async fn blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Inner) -> BackendResult<T> + Send + 'static,
+    ) -> BackendResult<T> {
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || f(&inner))
+            .await
+            .map_err(|e| BackendError::Internal(format!("store task: {e}")))?
+    }
+
     /// Run `f` on a read connection, off the async workers.
     async fn read<T: Send + 'static>(
         &self,
         f: impl FnOnce(&Connection) -> BackendResult<T> + Send + 'static,
     ) -> BackendResult<T> {
-        let inner = self.inner.clone();
-        tokio::task::spawn_blocking(move || {
+        self.blocking(move |inner| {
             let conn = inner.readers.lock().unwrap_or_else(|p| p.into_inner()).pop();
             let conn = match conn {
                 Some(c) => c,
@@ -175,7 +183,6 @@ impl EmbeddedStore {
             out
         })
         .await
-        .map_err(|e| BackendError::Internal(format!("store task: {e}")))?
     }
 
     /// Run `f` in one write transaction (writes are serialized).
@@ -183,8 +190,7 @@ impl EmbeddedStore {
         &self,
         f: impl FnOnce(&Connection) -> BackendResult<T> + Send + 'static,
     ) -> BackendResult<T> {
-        let inner = self.inner.clone();
-        tokio::task::spawn_blocking(move || {
+        self.blocking(move |inner| {
             let mut conn = inner.writer.lock().unwrap_or_else(|p| p.into_inner());
             let tx = conn.transaction().map_err(db::internal)?;
             let out = f(&tx)?;
@@ -192,7 +198,6 @@ impl EmbeddedStore {
             Ok(out)
         })
         .await
-        .map_err(|e| BackendError::Internal(format!("store task: {e}")))?
     }
 
     fn file_path(&self, id: &str) -> PathBuf {

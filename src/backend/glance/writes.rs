@@ -24,23 +24,19 @@ pub(super) struct PendingWrite {
     reply: tokio::sync::oneshot::Sender<BackendResult<Image>>,
 }
 
-impl GlanceBackend {
-    /// Queue a property write for `id` and wait for its answer. An image has
-    /// a queue exactly while its writer runs (the writer removes it, under
-    /// the lock, when it finds it empty); the first write to an idle image
-    /// starts the writer, as a task of its own so that a client leaving does
-    /// not stop the writes queued behind it. Its answer comes by the
-    /// backend's deadline (plus the time to read the image back when the
-    /// PATCH ran out of it).
-    pub(super) async fn enqueue_write(
-        &self,
+/// Where the answer to a queued write comes.
+pub(super) type Answer = tokio::sync::oneshot::Receiver<BackendResult<Image>>;
+
+impl PendingWrite {
+    /// A write of `change` by `ctx` (at most `max_properties` extra properties
+    /// after it), due by `deadline`, and where its answer will come.
+    pub(super) fn new(
         ctx: &RequestContext,
-        id: &str,
         change: PropertyChange,
         max_properties: Option<usize>,
-    ) -> BackendResult<Image> {
+        deadline: Instant,
+    ) -> (PendingWrite, Answer) {
         let (reply, answer) = tokio::sync::oneshot::channel();
-        let deadline = self.deadline();
         let pending = PendingWrite {
             ctx: ctx.clone(),
             change,
@@ -48,6 +44,20 @@ impl GlanceBackend {
             deadline,
             reply,
         };
+        (pending, answer)
+    }
+}
+
+impl GlanceBackend {
+    /// Queue a property write for `id` and wait for its answer. An image has
+    /// a queue exactly while its writer runs (the writer removes it, under
+    /// the lock, when it finds it empty); the first write to an idle image
+    /// starts the writer, as a task of its own so that a client leaving does
+    /// not stop the writes queued behind it. Its answer comes by the
+    /// write's deadline (plus the time to read the image back when the
+    /// PATCH ran out of it).
+    pub(super) async fn enqueue_write(&self, id: &str, pending: PendingWrite, answer: Answer) -> BackendResult<Image> {
+        let deadline = pending.deadline;
         let lead = {
             let mut queues = self.write_queues.lock().unwrap_or_else(|p| p.into_inner());
             match queues.entry(id.to_string()) {
