@@ -231,21 +231,24 @@ async fn the_service_answers_random_requests_as_real_nova_does() {
     let count: usize = env_or("NIP_FUZZ_COUNT", 300);
     let seed: u64 = env_or("NIP_FUZZ_SEED", 16);
     let dir = tempfile::tempdir().expect("tempdir");
-    let free = support::process::free_port;
+    // `--ports P` (NIP_FUZZ_PORTS): the Glances on P and P+1, Nova on P+20;
+    // free loopback ports otherwise.
+    let base: Option<u16> = env_opt("NIP_FUZZ_PORTS");
+    let port = |offset: u16| base.map_or_else(support::process::free_port, |p| p + offset);
     // A Nova already running in front of the port its Glance is to have
     // (`scripts/fuzz-diff --nova URL --nova-glance-port PORT`), or one of our own.
     let given = std::env::var("NIP_FUZZ_NOVA_URL")
         .ok()
         .zip(env_opt::<u16>("NIP_FUZZ_NOVA_GLANCE_PORT"));
-    let nova_glance_port = given.as_ref().map_or_else(free, |g| g.1);
+    let nova_glance_port = given.as_ref().map_or_else(|| port(0), |g| g.1);
     let nova_glance = support::real::glance(nova_glance_port, &dir.path().join("glance-nova"));
-    let service_glance = support::real::glance(free(), &dir.path().join("glance-service"));
+    let service_glance = support::real::glance(port(1), &dir.path().join("glance-service"));
     let client = support::client();
     let ids = support::seed::seed(&client, &nova_glance.url, 20).await;
     support::seed::seed(&client, &service_glance.url, 20).await;
     let own_nova = given
         .is_none()
-        .then(|| support::real::nova(free(), &dir.path().join("nova"), &nova_glance.url));
+        .then(|| support::real::nova(port(20), &dir.path().join("nova"), &nova_glance.url));
     let nova_url = given.map_or_else(|| own_nova.as_ref().expect("nova").url.clone(), |g| g.0);
     let service = support::start_on(
         &support::Backend::Glance(service_glance.url.clone()),
