@@ -129,8 +129,9 @@ pub struct ImageData {
 pub enum PropertyChange {
     /// Add or replace these keys; keep the others.
     Merge(Map<String, Value>),
-    /// Make the extra properties exactly these.
-    ReplaceAll(Map<String, Value>),
+    /// Make the extra properties exactly these, except the keys of the list,
+    /// which stay as they are (there or not).
+    ReplaceAll(Map<String, Value>, Vec<String>),
     /// Remove one key; `KeyNotFound` if it is not there.
     Remove(String),
 }

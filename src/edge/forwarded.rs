@@ -13,7 +13,7 @@
 
 use actix_web::http::header::{HeaderMap, HOST};
 use actix_web::HttpRequest;
-use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+use percent_encoding::{percent_encode, AsciiSet, NON_ALPHANUMERIC};
 
 /// Whether proxy headers are trusted (app data of each listener).
 #[derive(Clone, Copy, Debug)]
@@ -53,9 +53,18 @@ const PATH: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'.')
     .remove(b'-');
 
-/// webob's `url_quote` of a path (UTF-8, then percent-encoded).
+/// webob's `url_quote` of a path that is a WSGI native string (the request's
+/// path, a proxy's prefix: each character one byte, Latin-1), percent-encoded.
+/// A character past U+00FF (not from a request) goes as UTF-8.
 pub fn quote_path(path: &str) -> String {
-    utf8_percent_encode(path, PATH).to_string()
+    let mut bytes = Vec::with_capacity(path.len());
+    for c in path.chars() {
+        match u8::try_from(c) {
+            Ok(b) => bytes.push(b),
+            Err(_) => bytes.extend_from_slice(c.encode_utf8(&mut [0; 4]).as_bytes()),
+        }
+    }
+    percent_encode(&bytes, PATH).to_string()
 }
 
 /// Every value of header `name`, joined by `, `. `None` when the header is absent.
@@ -180,6 +189,13 @@ impl Origin {
 mod tests {
     use super::*;
     use actix_web::test::TestRequest;
+
+    #[test]
+    fn paths_are_quoted_as_the_bytes_of_a_native_string() {
+        assert_eq!(quote_path("/my cloud/\u{c3}\u{a9}~"), "/my%20cloud/%C3%A9~");
+        assert_eq!(quote_path("/\u{a0}"), "/%A0");
+        assert_eq!(quote_path("/\u{3000}"), "/%E3%80%80");
+    }
 
     fn origin(headers: &[(&str, &str)], trust: bool) -> Origin {
         let mut req = TestRequest::default();

@@ -1,7 +1,9 @@
 //! The request path as Nova's stack sees it: the WSGI server resolves `.` and
 //! `..` segments (RFC 3986 `remove_dot_segments`, on the path as sent: `%2E%2E`
-//! stays a name) and percent-decodes it; paste's `urlmap` collapses runs of
-//! `/`.
+//! stays a name) and percent-decodes it into WSGI's `PATH_INFO`, a native
+//! string of the bytes read as Latin-1 (which is what Nova's router matches, so
+//! the ids and keys it hands on are Latin-1: `%D0%BA` is `Ð\u{ba}`, `%A0` is
+//! U+00A0); paste's `urlmap` collapses runs of `/`.
 
 /// RFC 3986 §5.2.4 on a path as sent.
 pub fn remove_dot_segments(path: &str) -> String {
@@ -33,13 +35,13 @@ pub fn remove_dot_segments(path: &str) -> String {
     joined
 }
 
-/// The path Nova routes: dot segments resolved, percent-decoded (as UTF-8,
-/// lossily), runs of `/` collapsed.
+/// The path Nova routes: dot segments resolved, percent-decoded (each byte
+/// read as Latin-1), runs of `/` collapsed.
 pub fn routed(raw: &str) -> String {
     let resolved = remove_dot_segments(raw);
-    let decoded = percent_encoding::percent_decode_str(&resolved).decode_utf8_lossy();
-    let mut out = String::with_capacity(decoded.len());
-    for c in decoded.chars() {
+    let decoded = percent_encoding::percent_decode_str(&resolved).map(char::from);
+    let mut out = String::with_capacity(resolved.len());
+    for c in decoded {
         if c == '/' && out.ends_with('/') {
             continue;
         }
@@ -75,7 +77,8 @@ mod tests {
     fn routed_paths_are_decoded_with_slashes_collapsed() {
         assert_eq!(routed("//v2.1///images"), "/v2.1/images");
         assert_eq!(routed("/images/x%2F%2Fy"), "/images/x/y");
-        assert_eq!(routed("/images/%C3%A9%20"), "/images/é ");
+        assert_eq!(routed("/images/%C3%A9%20"), "/images/\u{c3}\u{a9} ");
+        assert_eq!(routed("/images/é/%A0"), "/images/\u{c3}\u{a9}/\u{a0}");
         assert_eq!(routed("/v2.1/images/.."), "/v2.1/");
     }
 }

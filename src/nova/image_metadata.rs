@@ -6,7 +6,7 @@ use super::validation::{metadata_body, BodyKind};
 use super::{fault::Fault, views, writable_keys, Call, Reply};
 use crate::backend::PropertyChange;
 use actix_web::http::StatusCode;
-use serde_json::{json, Map};
+use serde_json::{json, Map, Value};
 
 /// The image, or Nova's fault for the backend's error.
 async fn image(call: &Call<'_>, id: &str) -> Result<crate::backend::Image, Fault> {
@@ -35,10 +35,24 @@ pub async fn show(call: &Call<'_>, id: &str, key: &str) -> Result<Reply, Fault> 
     }
 }
 
+/// `_convert_to_v2` (`nova/image/glance.py`): a `kernel_id` or `ramdisk_id`
+/// of `""` or `"none"` (any case, white space around) is not sent to Glance,
+/// nor removed: the image keeps what it had under that key.
+fn unsent(key: &str, value: &Value) -> bool {
+    (key == "kernel_id" || key == "ramdisk_id")
+        && value.as_str().is_some_and(|v| {
+            let v = crate::edge::pyjson::py_strip(v).to_lowercase();
+            v.is_empty() || v == "none"
+        })
+}
+
 /// `POST`: merge; answers the properties as saved.
 pub async fn create(call: &Call<'_>, id: &str) -> Result<Reply, Fault> {
-    let set = metadata_body(call.body.as_ref(), BodyKind::Metadata, call.legacy)?;
+    let mut set = metadata_body(call.body.as_ref(), BodyKind::Metadata, call.legacy)?;
     writable_keys::check(None, set.keys())?;
+    set.retain(|k, v| !unsent(k, v));
+    // Glance's answer to the PATCH (Nova reads the image again, a third
+    // call, which can list the keys in another order: README).
     let saved = write(call, id, PropertyChange::Merge(set)).await?;
     Ok(Reply::Json(
         StatusCode::OK,
@@ -50,7 +64,14 @@ pub async fn create(call: &Call<'_>, id: &str) -> Result<Reply, Fault> {
 pub async fn update_all(call: &Call<'_>, id: &str) -> Result<Reply, Fault> {
     let set = metadata_body(call.body.as_ref(), BodyKind::Metadata, call.legacy)?;
     writable_keys::check(None, set.keys())?;
-    write(call, id, PropertyChange::ReplaceAll(set.clone())).await?;
+    let (keep, sent): (Map<String, Value>, Map<String, Value>) =
+        set.clone().into_iter().partition(|(k, v)| unsent(k, v));
+    write(
+        call,
+        id,
+        PropertyChange::ReplaceAll(sent, keep.into_iter().map(|(k, _)| k).collect()),
+    )
+    .await?;
     Ok(Reply::Json(StatusCode::OK, json!({"metadata": set})))
 }
 
@@ -62,9 +83,14 @@ pub async fn update(call: &Call<'_>, id: &str, key: &str) -> Result<Reply, Fault
         return Err(Fault::bad_request("Request body and URI mismatch"));
     }
     writable_keys::check(Some(key), [])?;
-    let mut set = Map::new();
-    set.insert(key.to_string(), meta[key].clone());
-    write(call, id, PropertyChange::Merge(set)).await?;
+    if unsent(key, &meta[key]) {
+        // Nothing to send; the image must still be there.
+        image(call, id).await?;
+    } else {
+        let mut set = Map::new();
+        set.insert(key.to_string(), meta[key].clone());
+        write(call, id, PropertyChange::Merge(set)).await?;
+    }
     Ok(Reply::Json(StatusCode::OK, json!({"meta": meta})))
 }
 

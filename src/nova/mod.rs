@@ -89,14 +89,25 @@ pub struct Call<'a> {
 
 /// The single entry point of the compute listener.
 pub async fn entry(req: HttpRequest, payload: web::Payload, state: web::Data<NovaState>) -> HttpResponse {
-    // oslo.middleware's CORS filter heads every pipeline: with no allowed
-    // origin configured, a preflight is an empty 200 before anything else.
+    // oslo.middleware's CORS filter heads every pipeline. A preflight goes on
+    // to the application like any other call (the version documents answer
+    // it); anything but a 2xx becomes an empty 200 (no allowed origin is
+    // configured, so no CORS headers are added).
     if req.method() == actix_web::http::Method::OPTIONS {
-        return HttpResponse::Ok().finish();
+        let resp = answer(req, payload, state.get_ref()).await;
+        return if resp.status().is_success() {
+            resp
+        } else {
+            HttpResponse::Ok().finish()
+        };
     }
+    answer(req, payload, state.get_ref()).await
+}
+
+/// What Nova's paste map and its two API pipelines answer.
+async fn answer(req: HttpRequest, payload: web::Payload, state: &NovaState) -> HttpResponse {
     // The path as Nova routes it: dot segments resolved, decoded, `//` collapsed.
     let path = crate::edge::path::routed(req.uri().path());
-    let state = state.get_ref();
     let origin = Origin::trusted_as_configured(&req);
     let api = if let Some(rest) = path.strip_prefix("/v2.1/") {
         Some((false, "v2.1", rest))

@@ -125,7 +125,12 @@ fn links(req: &HttpRequest, state: &NovaState, target: &Target<'_>, ctx: &Reques
 async fn dispatch(endpoint: &Endpoint, call: &Call<'_>, app_url: &str) -> Result<Reply, Fault> {
     match endpoint {
         Endpoint::VersionShow(id) => {
-            let id = id.as_deref().unwrap_or("v2.1");
+            // `VersionsController.show`: legacy `/v2` is always v2.0.
+            let id = if call.legacy {
+                "v2.0"
+            } else {
+                id.as_deref().unwrap_or("v2.1")
+            };
             if versions::known(id) {
                 Ok(Reply::Json(
                     StatusCode::OK,

@@ -69,8 +69,8 @@ fn is_project_id(s: &str) -> bool {
             .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b) || b == b'-')
 }
 
-/// Route `method` + `path` (already percent-decoded, relative to the version
-/// prefix, starting with `/`). `None` is the router's plain 404 (never a 405).
+/// Route `method` + `path` (already percent-decoded, as `PATH_INFO`: Latin-1,
+/// relative to the version prefix, starting with `/`). `None` is the router's plain 404 (never a 405).
 pub fn parse(method: &Method, path: &str) -> Option<Route> {
     // Routes matches `/{project_id}/` literally; everything else must not end
     // with a slash. Empty segments (`//`) collapse, as they do in Nova.
@@ -216,6 +216,7 @@ mod tests {
             })
         );
         assert_eq!(parse(&Method::GET, &format!("/{p}")), None);
+
         assert_eq!(
             parse(&Method::GET, "/deadbeef/images").unwrap().project_id.as_deref(),
             Some("deadbeef")

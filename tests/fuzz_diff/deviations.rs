@@ -84,6 +84,20 @@ pub const ANSWERS: &[Deviation] = &[
         readme: "metadata `PUT` that moves a value to a new key",
         matches: |r, nova, ours| is_metadata(r) && r.method == "PUT" && nova.status == 500 && ours.status == 200,
     },
+    Deviation {
+        name: "metadata POST answer: keys in the order of Glance's PATCH answer",
+        readme: "the keys of a metadata `POST` answer",
+        matches: |r, nova, ours| {
+            let json = |a: &Answer| serde_json::from_str::<serde_json::Value>(&a.body).ok();
+            is_metadata(r)
+                && r.method == "POST"
+                && nova.status == 200
+                && nova.status == ours.status
+                && nova.headers == ours.headers
+                // The same keys and values (map equality ignores order).
+                && json(nova).is_some_and(|n| Some(n) == json(ours))
+        },
+    },
 ];
 
 /// A state difference left by a listed deviation: Nova's metadata writes turn a

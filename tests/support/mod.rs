@@ -2,6 +2,34 @@
 //! started in-process on a loopback port, and the seed images.
 #![allow(dead_code)]
 
+/// Conformance cases: one body each (`async fn name(Backend)` beside a
+/// `fn glance() -> Option<String>` in the test file), run on a real Glance
+/// (`on_glance::name`) and on the embedded store (`on_embedded_store::name`).
+#[allow(unused_macros)]
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod on_glance {
+            $(
+                #[actix_web::test]
+                async fn $name() {
+                    if let Some(g) = super::glance() {
+                        super::$name(super::Backend::Glance(g)).await;
+                    }
+                }
+            )*
+        }
+        mod on_embedded_store {
+            $(
+                #[actix_web::test]
+                async fn $name() {
+                    super::$name(super::Backend::Embedded).await;
+                }
+            )*
+        }
+    };
+}
+
+pub mod api;
 pub mod capture;
 pub mod fault_proxy;
 pub mod process;

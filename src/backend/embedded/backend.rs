@@ -146,7 +146,13 @@ impl ImageBackend for EmbeddedStore {
                         props.insert(key(&k), v);
                     }
                 }
-                PropertyChange::ReplaceAll(set) => *props = set.into_iter().map(|(k, v)| (key(&k), v)).collect(),
+                PropertyChange::ReplaceAll(set, keep) => {
+                    let kept: Vec<_> = keep
+                        .iter()
+                        .filter_map(|k| props.get(&key(k)).map(|v| (key(k), v.clone())))
+                        .collect();
+                    *props = set.into_iter().map(|(k, v)| (key(&k), v)).chain(kept).collect();
+                }
                 PropertyChange::Remove(k) => {
                     if props.shift_remove(&key(&k)).is_none() {
                         return Err(BackendError::KeyNotFound);

@@ -98,10 +98,10 @@ impl GlanceBackend {
                 // Glance saved and corrected, see `write_once`).
                 let alone = queue
                     .front()
-                    .is_some_and(|p| matches!(p.change, PropertyChange::ReplaceAll(_)));
+                    .is_some_and(|p| matches!(p.change, PropertyChange::ReplaceAll(..)));
                 let first = queue.pop_front().into_iter();
                 let (same, rest): (std::collections::VecDeque<_>, _) = queue.drain(..).partition(|p| {
-                    !alone && p.ctx.token == token && !matches!(p.change, PropertyChange::ReplaceAll(_))
+                    !alone && p.ctx.token == token && !matches!(p.change, PropertyChange::ReplaceAll(..))
                 });
                 *queue = rest;
                 first.chain(same).collect()
@@ -166,8 +166,11 @@ impl GlanceBackend {
                 }
             }
         }
-        let (ops, _) = patch_for(&current.properties, &PropertyChange::ReplaceAll(state.clone()))
-            .expect("a replacement always applies");
+        let (ops, _) = patch_for(
+            &current.properties,
+            &PropertyChange::ReplaceAll(state.clone(), Vec::new()),
+        )
+        .expect("a replacement always applies");
         if ops.is_empty() {
             for p in included {
                 reply(p, Ok(current.clone()));
@@ -223,7 +226,7 @@ impl GlanceBackend {
         })
         .await?;
         let mut current = image_from_glance(raw, &base)?;
-        let replace_all = matches!(change, PropertyChange::ReplaceAll(_));
+        let replace_all = matches!(change, PropertyChange::ReplaceAll(..));
         for attempt in 1..=COLLECTION_ATTEMPTS {
             let last = attempt == COLLECTION_ATTEMPTS || !replace_all;
             let (ops, expected) = patch_for(&current.properties, change)?;
@@ -286,7 +289,7 @@ impl GlanceBackend {
 /// write did happen, so it is reported, not turned into an error.
 fn warn_if_differs(id: &str, change: &PropertyChange, saved: &Image) {
     let differing = match change {
-        PropertyChange::Merge(set) | PropertyChange::ReplaceAll(set) => {
+        PropertyChange::Merge(set) | PropertyChange::ReplaceAll(set, _) => {
             set.iter().filter(|(k, v)| saved.properties.get(*k) != Some(v)).count()
         }
         PropertyChange::Remove(k) => usize::from(saved.properties.contains_key(k)),
@@ -324,9 +327,9 @@ pub fn patch_for(
                 after.insert(k.clone(), v.clone());
             }
         }
-        PropertyChange::ReplaceAll(set) => {
+        PropertyChange::ReplaceAll(set, keep) => {
             for k in current.keys() {
-                if !set.contains_key(k) {
+                if !set.contains_key(k) && !keep.contains(k) {
                     ops.push(json!({"op": "remove", "path": json_pointer(k)}));
                 }
             }
@@ -336,6 +339,11 @@ pub fn patch_for(
                 }
             }
             after = set.clone();
+            for k in keep {
+                if let Some(v) = current.get(k) {
+                    after.insert(k.clone(), v.clone());
+                }
+            }
         }
         PropertyChange::Remove(k) => {
             if !current.contains_key(k) {
@@ -363,7 +371,7 @@ mod tests {
         let (ops, after) = patch_for(&current, &PropertyChange::Merge(set.clone())).unwrap();
         assert_eq!(ops, vec![json!({"op": "add", "path": "/n", "value": "x"})]);
         assert_eq!(after.len(), 3);
-        let (ops, after) = patch_for(&current, &PropertyChange::ReplaceAll(set)).unwrap();
+        let (ops, after) = patch_for(&current, &PropertyChange::ReplaceAll(set.clone(), Vec::new())).unwrap();
         assert_eq!(
             ops,
             vec![
@@ -372,6 +380,11 @@ mod tests {
             ]
         );
         assert_eq!(after.len(), 2);
+        // A kept key stays as it is, there or not.
+        let keep = vec!["a".to_string(), "zz".to_string()];
+        let (ops, after) = patch_for(&current, &PropertyChange::ReplaceAll(Map::new(), keep)).unwrap();
+        assert_eq!(ops, vec![json!({"op": "remove", "path": "/b~1c"})]);
+        assert_eq!(after, Map::from_iter([("a".to_string(), json!("1"))]));
         assert!(matches!(
             patch_for(&current, &PropertyChange::Remove("zz".into())),
             Err(BackendError::KeyNotFound)
