@@ -10,7 +10,10 @@
 //! [`Authenticator`] (built at start-up, shared, so one validation cache) and
 //! turn an [`AuthError`] into their own 401 or 503.
 
+pub mod catalog;
+mod http;
 pub mod keystone;
+pub mod service;
 pub mod token;
 
 use crate::backend::RequestContext;
@@ -38,11 +41,23 @@ pub enum Authenticator {
 }
 
 impl Authenticator {
-    /// The strategy `auth.strategy` names (validated when the settings load).
+    /// The strategy `auth.strategy` names (validated when the settings load),
+    /// with a service login of its own when service credentials are set.
     pub fn from_settings(settings: &AuthSettings) -> Result<Authenticator, String> {
+        Self::with_service(settings, service::ServiceAuth::from_settings(settings)?)
+    }
+
+    /// The same, validating with `service`'s token (one login shared with the
+    /// Glance client that sends it as `X-Service-Token`).
+    pub fn with_service(
+        settings: &AuthSettings,
+        service: Option<Arc<service::ServiceAuth>>,
+    ) -> Result<Authenticator, String> {
         match settings.strategy.as_str() {
             "noauth2" => Ok(Authenticator::NoAuth2),
-            "keystone" => Ok(Authenticator::Keystone(Arc::new(keystone::Keystone::new(settings)?))),
+            "keystone" => Ok(Authenticator::Keystone(Arc::new(keystone::Keystone::new(
+                settings, service,
+            )?))),
             other => Err(format!("auth.strategy {other:?} is not supported")),
         }
     }

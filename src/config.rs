@@ -66,9 +66,17 @@ impl Settings {
         Self::load_with_env(&Overrides::default(), false).unwrap_or_else(|e| panic!("built-in defaults: {e}"))
     }
 
-    /// Whether the embedded store is the backend (no Glance URL configured).
+    /// Whether the embedded store is the backend (no Glance URL configured,
+    /// and none to be found in the Keystone catalog).
     pub fn embedded(&self) -> bool {
-        self.glance.url.is_empty()
+        self.glance.url.trim().is_empty() && !self.glance_from_catalog()
+    }
+
+    /// Whether Glance is to be found in the Keystone catalog: Keystone auth,
+    /// no `glance.url`, and the embedded store not asked for (as Nova looks
+    /// Glance up when `[glance] api_servers` is unset).
+    pub fn glance_from_catalog(&self) -> bool {
+        self.glance.url.trim().is_empty() && self.auth.strategy == "keystone" && !self.embedded.enabled
     }
 
     /// The image listener's address, if there is one.
@@ -184,6 +192,60 @@ mod tests {
         .unwrap();
         assert!(s.auth.has_service_credentials());
         assert!(!format!("{s:?}").contains("secret"));
+    }
+
+    #[test]
+    fn glance_from_the_catalog_and_the_service_users_domains() {
+        let load = |pairs: &[(&str, &str)]| {
+            Settings::load_with_env(
+                &Overrides {
+                    config_file: None,
+                    pairs: pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+                },
+                false,
+            )
+        };
+        let creds = [
+            ("auth.strategy", "keystone"),
+            ("auth.service_user", "nova"),
+            ("auth.service_password", "secret"),
+            ("auth.service_project", "service"),
+        ];
+        let s = load(&creds).unwrap();
+        assert!(s.glance_from_catalog() && !s.embedded());
+        assert_eq!(s.auth.user_domain(), Scope::Name("Default".into()));
+        assert_eq!(s.auth.user_domain().json(), serde_json::json!({"name": "Default"}));
+        let with = |more: &[(&'static str, &'static str)]| {
+            let mut all = creds.to_vec();
+            all.extend_from_slice(more);
+            load(&all)
+        };
+        let s = with(&[
+            ("auth.user_domain_name", "users"),
+            ("auth.user_domain_id", "a1"),
+            ("auth.project_domain_name", "projects"),
+        ])
+        .unwrap();
+        assert_eq!(s.auth.user_domain(), Scope::Id("a1".into()));
+        assert_eq!(s.auth.project_domain(), Scope::Name("projects".into()));
+        assert!(!with(&[("embedded.enabled", "true")]).unwrap().glance_from_catalog());
+        assert!(with(&[("auth.send_service_user_token", "true")]).is_ok());
+        for bad in [
+            ("auth.interface", "internalURL"),
+            ("glance.valid_interfaces", "internal,private"),
+            ("glance.valid_interfaces", ""),
+        ] {
+            let e = with(&[bad]).unwrap_err().to_string();
+            assert!(e.contains(bad.0), "{e}");
+        }
+        // Without service credentials there is no catalog to read, and no
+        // token to send.
+        let e = load(&[("auth.strategy", "keystone")]).unwrap_err().to_string();
+        assert!(e.contains("glance.url") && e.contains("auth.service_user"), "{e}");
+        let e = load(&[("auth.send_service_user_token", "true"), ("glance.url", "http://g")])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("auth.send_service_user_token"), "{e}");
     }
 
     #[test]

@@ -27,6 +27,63 @@ pub fn authenticator(settings: &config::Settings) -> Result<auth::Authenticator,
     auth::Authenticator::from_settings(&settings.auth)
 }
 
+/// The service's Keystone login (`auth.service_*` with `auth.strategy =
+/// "keystone"`), to share between the authenticator and the Glance client.
+pub fn service_auth(settings: &config::Settings) -> Result<Option<Arc<auth::service::ServiceAuth>>, String> {
+    auth::service::ServiceAuth::from_settings(&settings.auth)
+}
+
+/// Why Glance could not be found in the Keystone catalog.
+#[derive(Debug, thiserror::Error)]
+pub enum DiscoveryError {
+    /// Keystone answered, and its catalog has no such endpoint: a
+    /// configuration to correct.
+    #[error("configuration: {0}")]
+    NotInCatalog(String),
+    /// Keystone could not be asked (down, refusing the service credentials).
+    #[error("{0}")]
+    Keystone(String),
+}
+
+/// Glance's URL from the service user's Keystone catalog, as Nova finds it
+/// when `[glance] api_servers` is unset: the `image` endpoint of the first of
+/// `glance.valid_interfaces` that has one in `glance.region_name` (any region
+/// when empty), with a trailing `/vN` removed. The choice is logged.
+pub async fn glance_from_catalog(
+    settings: &config::Settings,
+    service: &auth::service::ServiceAuth,
+) -> Result<String, DiscoveryError> {
+    let g = &settings.glance;
+    let login = service.login().await.map_err(|e| {
+        DiscoveryError::Keystone(format!(
+            "glance.url is empty and the Keystone catalog cannot be read at {}: {e}",
+            settings.auth.keystone_v3_url()
+        ))
+    })?;
+    let interfaces: Vec<&str> = g.valid_interfaces.split(',').map(str::trim).collect();
+    let region = g.region_name.trim();
+    let Some(found) = login.catalog.find("image", &interfaces, region) else {
+        let region = if region.is_empty() { "any region" } else { region };
+        return Err(DiscoveryError::NotInCatalog(format!(
+            "glance.url = \"\": no image endpoint in the Keystone catalog for glance.valid_interfaces = {:?} in \
+             glance.region_name = {:?} ({region}); set glance.url, or register Glance's endpoint in that region",
+            g.valid_interfaces, g.region_name
+        )));
+    };
+    let url = auth::catalog::unversioned(&found.url);
+    if let Err(e) = config::validate::web_url("glance.url", &url, config::validate::URL_SCHEMES) {
+        return Err(DiscoveryError::NotInCatalog(format!(
+            "the image endpoint of the Keystone catalog ({} {}) is not usable: {e}",
+            found.interface, found.region
+        )));
+    }
+    tracing::info!(
+        url = %url, catalog_url = %found.url, interface = %found.interface, region = %found.region,
+        "image service found in the Keystone catalog"
+    );
+    Ok(url)
+}
+
 /// Everything the compute listener needs.
 pub fn nova_state(
     settings: config::Settings,
@@ -120,6 +177,16 @@ pub struct Backends {
 /// The backend named by the settings: a Glance at `glance.url`, else the
 /// embedded store in `embedded.data_dir` (with demo images on first start).
 pub async fn build_backend(settings: &config::Settings) -> Result<Backends, String> {
+    build_backend_with(settings, service_auth(settings)?).await
+}
+
+/// The same, with the service's Keystone login `service` (its token goes to
+/// Glance as `X-Service-Token` with `auth.send_service_user_token`; its
+/// catalog names Glance when `glance.url` is empty under Keystone auth).
+pub async fn build_backend_with(
+    settings: &config::Settings,
+    service: Option<Arc<auth::service::ServiceAuth>>,
+) -> Result<Backends, String> {
     if settings.embedded() {
         let dir = std::path::PathBuf::from(&settings.embedded.data_dir);
         let store = backend::embedded::EmbeddedStore::open(&dir).map_err(|e| e.to_string())?;
@@ -137,8 +204,18 @@ pub async fn build_backend(settings: &config::Settings) -> Result<Backends, Stri
             migration,
         });
     }
+    let url = match (&service, settings.glance_from_catalog()) {
+        (Some(service), true) => glance_from_catalog(settings, service)
+            .await
+            .map_err(|e| e.to_string())?,
+        _ => settings.glance.url.clone(),
+    };
+    let service_token = service
+        .filter(|_| settings.auth.send_service_user_token)
+        .map(|s| s as Arc<dyn backend::glance::ServiceToken>);
     let glance = backend::glance::GlanceBackend::new(backend::glance::GlanceSettings {
-        url: settings.glance.url.clone(),
+        url,
+        service_token,
         timeout: std::time::Duration::from_secs_f64(settings.glance.timeout_secs),
         connect_timeout: std::time::Duration::from_secs_f64(settings.glance.connect_timeout_secs),
         num_retries: settings.glance.num_retries,

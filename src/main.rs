@@ -142,6 +142,29 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
+    // The service's Keystone login, shared by the token validation and the
+    // Glance client; its catalog names Glance when glance.url is empty.
+    let mut settings = settings;
+    let service_auth = match nova_images_proxy::service_auth(&settings) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("nova-images-proxy: {e}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    let discovered = settings.glance_from_catalog();
+    if let (true, Some(service)) = (discovered, &service_auth) {
+        match rt.block_on(nova_images_proxy::glance_from_catalog(&settings, service)) {
+            Ok(url) => settings.glance.url = url,
+            Err(e) => {
+                eprintln!("nova-images-proxy: {e}");
+                return match e {
+                    nova_images_proxy::DiscoveryError::NotInCatalog(_) => std::process::ExitCode::from(2),
+                    nova_images_proxy::DiscoveryError::Keystone(_) => std::process::ExitCode::FAILURE,
+                };
+            }
+        }
+    }
     let result: std::io::Result<()> = rt.block_on(async move {
         // Listen first: a port that cannot be had stops the start before the
         // backend exists (no embedded store created for nothing).
@@ -153,10 +176,11 @@ fn main() -> std::process::ExitCode {
         let metrics_listener = (!metrics_bind.is_empty())
             .then(|| bind_listener(&metrics_bind))
             .transpose()?;
-        let backends = nova_images_proxy::build_backend(&settings)
+        let backends = nova_images_proxy::build_backend_with(&settings, service_auth.clone())
             .await
             .map_err(|e| std::io::Error::other(format!("image backend: {e}")))?;
-        let authenticator = nova_images_proxy::authenticator(&settings).map_err(std::io::Error::other)?;
+        let authenticator = nova_images_proxy::auth::Authenticator::with_service(&settings.auth, service_auth)
+            .map_err(std::io::Error::other)?;
         tracing::info!(
             compute = %bind,
             image = image_bind.as_deref().unwrap_or("(none)"),
@@ -235,7 +259,12 @@ fn main() -> std::process::ExitCode {
             }
             None => None,
         };
-        tokio::spawn(signals(handles, certs, overrides, settings, log_reload, migration.clone()));
+        let reload = Reload {
+            overrides,
+            log: log_reload,
+            discovered,
+        };
+        tokio::spawn(signals(handles, certs, reload, settings, migration.clone()));
         // Apart from the listeners: a stop before readiness must not wait for it.
         let ready = tokio::spawn(async move {
             match nova_images_proxy::notify::wait_until_serving(&addrs, std::time::Duration::from_secs(30)).await {
@@ -271,6 +300,14 @@ fn bind_listener(addr: &str) -> std::io::Result<std::net::TcpListener> {
 
 type LogReload = reload::Handle<tracing_subscriber::EnvFilter, tracing_subscriber::Registry>;
 
+/// What SIGHUP needs to read the configuration again.
+struct Reload {
+    overrides: Overrides,
+    log: LogReload,
+    /// `glance.url` came from the Keystone catalog (it stays as found).
+    discovered: bool,
+}
+
 /// SIGTERM/SIGINT: stop accepting, let in-flight requests finish (at most
 /// `server.shutdown_timeout_secs`), exit; a second one, or SIGQUIT, exits at
 /// once. SIGHUP: read the configuration again and apply what can change
@@ -278,9 +315,8 @@ type LogReload = reload::Handle<tracing_subscriber::EnvFilter, tracing_subscribe
 async fn signals(
     handles: Vec<ServerHandle>,
     certs: Vec<nova_images_proxy::tls::listener::CertHandle>,
-    overrides: Overrides,
+    reload: Reload,
     mut current: Settings,
-    log_reload: LogReload,
     migration: nova_images_proxy::migration::Migration,
 ) {
     use tokio::signal::unix::{signal, SignalKind};
@@ -332,7 +368,7 @@ async fn signals(
             }
             None => {
                 nova_images_proxy::notify::reloading();
-                current = reload_settings(&overrides, current, &log_reload);
+                current = reload_settings(&reload, current);
                 migration.reload(&current.deprecation);
                 reload_certificates(&certs);
                 nova_images_proxy::notify::reloaded();
@@ -356,14 +392,18 @@ fn reload_certificates(certs: &[nova_images_proxy::tls::listener::CertHandle]) {
     }
 }
 
-fn reload_settings(overrides: &Overrides, current: Settings, log_reload: &LogReload) -> Settings {
-    let new = match Settings::load(overrides) {
+fn reload_settings(reload: &Reload, current: Settings) -> Settings {
+    let log_reload = &reload.log;
+    let mut new = match Settings::load(&reload.overrides) {
         Ok(s) => s,
         Err(e) => {
             tracing::error!(error = %e, "SIGHUP: configuration not reloaded; the running one is kept");
             return current;
         }
     };
+    if reload.discovered && new.glance_from_catalog() {
+        new.glance.url = current.glance.url.clone();
+    }
     if new.log.level != current.log.level {
         match tracing_subscriber::EnvFilter::try_new(&new.log.level) {
             Ok(f) => match log_reload.reload(f) {

@@ -2,10 +2,11 @@
 //!
 //! A user token is validated with `GET /v3/auth/tokens?nocatalog`
 //! (`X-Subject-Token: <user token>`). With service credentials configured the
-//! request is made with the service's own token (password auth, project-scoped,
-//! fetched once and reused until shortly before it expires); without them the
-//! user token validates itself (`X-Auth-Token` = `X-Subject-Token`), which
-//! Keystone's default policy allows (`rule:token_subject`).
+//! request is made with the service's own token ([`super::service`]) and goes
+//! to the identity endpoint of the service's catalog (`auth.interface`,
+//! `auth.region_name`; `auth.keystone_url` when the catalog has none); without
+//! them the user token validates itself (`X-Auth-Token` = `X-Subject-Token`),
+//! which Keystone's default policy allows (`rule:token_subject`).
 //!
 //! Keystone's answer decides: 200 → the token's user, project, roles and expiry;
 //! 404 (and, for a self-validation, 401) → the token is not valid (expired,
@@ -20,6 +21,8 @@
 //! refused once its cache entry is gone, as with keystonemiddleware. Tokens are
 //! never logged; log lines name a token by the first 16 hex digits of its hash.
 
+use super::http::{parse_time, Answer};
+use super::service::ServiceAuth;
 pub use super::token::{token_key, token_tag, Identity, TokenCache, TokenKey, Verdict};
 use super::AuthError;
 use crate::config::AuthSettings;
@@ -32,78 +35,35 @@ use std::time::{Duration, Instant};
 /// at most 255 characters; JWS tokens are longer, but far below this).
 pub const MAX_TOKEN_LEN: usize = 8192;
 
-/// A service token is renewed this long before it expires (keystoneauth's margin).
-const SERVICE_TOKEN_MARGIN: Duration = Duration::from_secs(120);
-
-/// Attempts per Keystone call when the connection cannot be made
-/// (keystonemiddleware's `http_request_max_retries` is 3).
-const CONNECT_ATTEMPTS: u32 = 3;
-
-/// The service's own credentials and its current token.
-struct Service {
-    user: String,
-    password: String,
-    project: String,
-    domain: String,
-    token: tokio::sync::Mutex<Option<ServiceToken>>,
-}
-
-#[derive(Clone)]
-struct ServiceToken {
-    token: String,
-    renew_at: Instant,
-}
-
 /// Token validation against one Keystone.
 pub struct Keystone {
     /// The identity v3 endpoint, without a trailing `/`.
     url: String,
     http: reqwest::Client,
     cache: TokenCache,
-    service: Option<Service>,
+    service: Option<Arc<ServiceAuth>>,
     /// `auth.timeout_secs`: the whole validation of one token (service login,
     /// retries and all) takes at most this.
     timeout: Duration,
 }
 
-/// What one Keystone call gave.
-struct Answer {
-    status: u16,
-    subject_token: Option<String>,
-    body: Vec<u8>,
-}
-
 impl Keystone {
-    pub fn new(settings: &AuthSettings) -> Result<Keystone, String> {
-        let timeout = Duration::from_secs_f64(settings.timeout_secs);
-        let http = crate::tls::http_client(&settings.tls())?
-            .connect_timeout(timeout)
-            .timeout(timeout)
-            .pool_idle_timeout(Duration::from_secs(30))
-            .user_agent(concat!("nova-images-proxy/", env!("CARGO_PKG_VERSION")))
-            .no_proxy()
-            .build()
-            .map_err(|e| format!("cannot build the HTTP client for Keystone: {e}"))?;
-        let service = settings.has_service_credentials().then(|| Service {
-            user: settings.service_user.clone(),
-            password: settings.service_password.expose().to_string(),
-            project: settings.service_project.clone(),
-            domain: settings.service_domain.clone(),
-            token: tokio::sync::Mutex::new(None),
-        });
+    /// The validator of `settings`, validating with `service`'s token when
+    /// there is one (shared with the Glance client that sends it).
+    pub fn new(settings: &AuthSettings, service: Option<Arc<ServiceAuth>>) -> Result<Keystone, String> {
         Ok(Keystone {
             url: settings.keystone_v3_url(),
-            http,
+            http: super::http::client(settings)?,
             cache: TokenCache::new(Duration::from_secs(settings.cache_secs), settings.cache_entries),
             service,
-            timeout,
+            timeout: Duration::from_secs_f64(settings.timeout_secs),
         })
     }
 
     /// For the start-up log.
     pub fn describe(&self) -> String {
         let by = match &self.service {
-            Some(s) => format!("service user {} (project {})", s.user, s.project),
+            Some(s) => s.describe(),
             None => "each token validating itself".to_string(),
         };
         format!("keystone at {}, {by}, cache {} s", self.url, self.cache.ttl().as_secs())
@@ -159,7 +119,7 @@ impl Keystone {
     /// Ask Keystone about `token` (no cache).
     async fn validate(&self, token: &str) -> Result<Verdict, AuthError> {
         let Some(service) = &self.service else {
-            let a = self.check(token, token).await?;
+            let a = self.check(&self.url, token, token).await?;
             return match a.status {
                 200 => parse_validation(&a.body, Utc::now()),
                 // 401: the token could not even authenticate its own request.
@@ -173,22 +133,18 @@ impl Keystone {
         // A service token Keystone no longer takes (revoked, keys rotated) is
         // renewed once.
         for attempt in 0..2 {
-            let st = self.service_token(service).await?;
-            let a = self.check(&st, token).await?;
+            let login = service.login().await?;
+            let url = login.identity_url.as_deref().unwrap_or(&self.url);
+            let a = self.check(url, &login.token, token).await?;
             match a.status {
                 200 => return parse_validation(&a.body, Utc::now()),
                 404 => return Ok(Verdict::Invalid),
-                401 if attempt == 0 => {
-                    let mut current = service.token.lock().await;
-                    if current.as_ref().is_some_and(|c| c.token == st) {
-                        *current = None;
-                    }
-                }
+                401 if attempt == 0 => service.invalidate(&login.token).await,
                 401 => return Err(AuthError::Unavailable("Keystone refused the service token".into())),
                 403 => {
                     return Err(AuthError::Unavailable(format!(
                         "the service user {} may not validate tokens (403); it needs the service or admin role",
-                        service.user
+                        service.user()
                     )))
                 }
                 s => return Err(AuthError::Unavailable(format!("Keystone answered {s}"))),
@@ -197,10 +153,11 @@ impl Keystone {
         Err(AuthError::Unavailable("Keystone refused the service token".into()))
     }
 
-    /// `GET /v3/auth/tokens?nocatalog` about `subject`, authenticated by `auth`.
-    async fn check(&self, auth: &str, subject: &str) -> Result<Answer, AuthError> {
-        let url = format!("{}/auth/tokens?nocatalog", self.url);
-        self.send(|| {
+    /// `GET /v3/auth/tokens?nocatalog` about `subject` at the identity
+    /// endpoint `base`, authenticated by `auth`.
+    async fn check(&self, base: &str, auth: &str, subject: &str) -> Result<Answer, AuthError> {
+        let url = format!("{base}/auth/tokens?nocatalog");
+        super::http::send(base, || {
             self.http
                 .get(&url)
                 .header("accept", "application/json")
@@ -209,121 +166,6 @@ impl Keystone {
         })
         .await
     }
-
-    /// The service's token, fetched when there is none or it is about to expire.
-    async fn service_token(&self, service: &Service) -> Result<String, AuthError> {
-        let mut current = service.token.lock().await;
-        if let Some(t) = current.as_ref() {
-            if Instant::now() < t.renew_at {
-                return Ok(t.token.clone());
-            }
-        }
-        let body = serde_json::json!({"auth": {
-            "identity": {"methods": ["password"], "password": {"user": {
-                "name": service.user, "domain": {"name": service.domain}, "password": service.password}}},
-            "scope": {"project": {"name": service.project, "domain": {"name": service.domain}}}}});
-        let body = serde_json::to_vec(&body).unwrap_or_default();
-        let url = format!("{}/auth/tokens?nocatalog", self.url);
-        let a = self
-            .send(|| {
-                self.http
-                    .post(&url)
-                    .header("accept", "application/json")
-                    .header("content-type", "application/json")
-                    .body(body.clone())
-            })
-            .await?;
-        match a.status {
-            200 | 201 => {}
-            401 => {
-                tracing::error!(user = %service.user, project = %service.project, "Keystone refused the service credentials");
-                return Err(AuthError::Unavailable(
-                    "Keystone refused the service credentials".into(),
-                ));
-            }
-            s => {
-                return Err(AuthError::Unavailable(format!(
-                    "Keystone answered {s} to the service's login"
-                )))
-            }
-        }
-        let token = a
-            .subject_token
-            .filter(|t| !t.is_empty())
-            .ok_or_else(|| AuthError::Unavailable("Keystone's login answer has no X-Subject-Token".into()))?;
-        let expires_at = serde_json::from_slice::<Value>(&a.body)
-            .ok()
-            .and_then(|v| v["token"]["expires_at"].as_str().and_then(parse_time))
-            .ok_or_else(|| AuthError::Unavailable("Keystone's login answer has no expires_at".into()))?;
-        let left = (expires_at - Utc::now()).to_std().unwrap_or(Duration::ZERO);
-        let renew_at = Instant::now() + left.saturating_sub(SERVICE_TOKEN_MARGIN.min(left / 2));
-        tracing::info!(user = %service.user, project = %service.project, expires_at = %expires_at, "got a service token from Keystone");
-        *current = Some(ServiceToken {
-            token: token.clone(),
-            renew_at,
-        });
-        Ok(token)
-    }
-
-    /// Send a request (rebuilt per attempt), retrying when no connection can be made.
-    async fn send(&self, build: impl Fn() -> reqwest::RequestBuilder) -> Result<Answer, AuthError> {
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            match build().send().await {
-                Ok(r) => {
-                    let status = r.status().as_u16();
-                    let subject_token = r
-                        .headers()
-                        .get("x-subject-token")
-                        .and_then(|v| v.to_str().ok())
-                        .map(str::to_string);
-                    let body = r
-                        .bytes()
-                        .await
-                        .map_err(|e| AuthError::Unavailable(format!("reading Keystone's answer: {}", reason(&e))))?;
-                    return Ok(Answer {
-                        status,
-                        subject_token,
-                        body: body.to_vec(),
-                    });
-                }
-                Err(e) if crate::tls::failure(&e).is_some() => {
-                    let reason = crate::tls::failure(&e).unwrap_or_default();
-                    return Err(AuthError::Unavailable(format!(
-                        "TLS with Keystone at {} failed: {reason}",
-                        self.url
-                    )));
-                }
-                Err(e) if e.is_connect() && attempt < CONNECT_ATTEMPTS => {
-                    tokio::time::sleep(Duration::from_millis(100 * u64::from(attempt))).await;
-                }
-                Err(e) if e.is_timeout() => {
-                    return Err(AuthError::Unavailable("Keystone did not answer in time".into()))
-                }
-                Err(e) => {
-                    return Err(AuthError::Unavailable(format!(
-                        "cannot reach Keystone at {}: {}",
-                        self.url,
-                        reason(&e)
-                    )))
-                }
-            }
-        }
-    }
-}
-
-/// An error's innermost cause (reqwest's own text names only the URL).
-fn reason(e: &reqwest::Error) -> String {
-    let mut source: &dyn std::error::Error = e;
-    while let Some(s) = source.source() {
-        source = s;
-    }
-    source.to_string()
-}
-
-fn parse_time(s: &str) -> Option<DateTime<Utc>> {
-    DateTime::parse_from_rfc3339(s).ok().map(|t| t.with_timezone(&Utc))
 }
 
 /// The verdict in Keystone's 200 answer to a validation: the identity, or

@@ -23,6 +23,8 @@ mod outcome;
 mod reads;
 mod refusal;
 mod servers;
+mod service_token;
+pub use service_token::ServiceToken;
 mod writes;
 pub use reads::image_from_glance;
 use refusal::error_from_response;
@@ -41,6 +43,9 @@ pub struct GlanceSettings {
     pub num_retries: u32,
     /// TLS for `https://` URLs (`[glance] cafile, certfile, keyfile, insecure`).
     pub tls: rustls::ClientConfig,
+    /// Nova's `[service_user] send_service_user_token`: the service's own
+    /// token, sent as `X-Service-Token` beside the user's `X-Auth-Token`.
+    pub service_token: Option<Arc<dyn ServiceToken>>,
 }
 
 /// A handle on the Glance client (cheap to clone: property writes are
@@ -142,11 +147,36 @@ impl GlanceBackend {
     /// server while there is one it has not tried (nothing was sent).
     /// Attempts stop at `deadline`: a retry is made only if its pause ends
     /// before it, and an attempt still waiting then is a timeout.
+    ///
+    /// With `send_service_user_token`, every attempt carries the service's
+    /// token as `X-Service-Token`; a 401 then drops that token and the call is
+    /// made once more with a new one, as keystoneauth does (a 401 comes from
+    /// Glance's auth_token filter: nothing was done).
     async fn send(
         &self,
         deadline: Instant,
         idempotent: bool,
         build: impl Fn() -> reqwest::RequestBuilder,
+    ) -> BackendResult<reqwest::Response> {
+        let Some(token) = self.service_token(deadline).await? else {
+            return self.attempts(deadline, idempotent, &build, None).await;
+        };
+        let resp = self.attempts(deadline, idempotent, &build, Some(&token)).await?;
+        match self.refused_service_token(&resp, &token).await {
+            true => {
+                let token = self.service_token(deadline).await?;
+                self.attempts(deadline, idempotent, &build, token.as_deref()).await
+            }
+            false => Ok(resp),
+        }
+    }
+
+    async fn attempts(
+        &self,
+        deadline: Instant,
+        idempotent: bool,
+        build: &impl Fn() -> reqwest::RequestBuilder,
+        service_token: Option<&str>,
     ) -> BackendResult<reqwest::Response> {
         let servers = self.servers.len() as u32;
         let attempts = if idempotent {
@@ -165,7 +195,7 @@ impl GlanceBackend {
                 }
                 tokio::time::sleep(pause).await;
             }
-            let (client, request) = build().build_split();
+            let (client, request) = GlanceInner::with_service_token(build(), service_token).build_split();
             let mut request = request.map_err(|e| BackendError::Unreachable(e.to_string()))?;
             let server = self.servers.of_attempt(start, attempt);
             if let Some(url) = self.servers.rebase(request.url(), server) {

@@ -82,6 +82,12 @@ pub struct GlanceSection {
     pub certfile: String,
     pub keyfile: String,
     pub insecure: bool,
+    /// Glance from the Keystone catalog (with `auth.strategy = "keystone"`
+    /// and no `url`), as Nova's `[glance] valid_interfaces` and
+    /// `region_name`: the `image` endpoint of the first of these interfaces
+    /// (comma-separated) that has one, in this region (empty: any).
+    pub valid_interfaces: String,
+    pub region_name: String,
 }
 
 #[derive(Clone, Debug, PartialEq, Deserialize)]
@@ -126,8 +132,24 @@ pub struct AuthSettings {
     pub service_user: String,
     pub service_password: Secret,
     pub service_project: String,
-    /// Domain name of the service user and project.
+    /// Domain name of the service user and project, unless one of the four
+    /// below names it (keystoneauth's `default_domain_name`).
     pub service_domain: String,
+    /// The service user's domain and its project's domain, by id or by name,
+    /// as keystonemiddleware's `[keystone_authtoken]` names them (an id wins
+    /// over a name, as in keystoneauth).
+    pub user_domain_id: String,
+    pub user_domain_name: String,
+    pub project_domain_id: String,
+    pub project_domain_name: String,
+    /// The identity endpoint token validations go to: this interface
+    /// (`internal`, `public`, `admin`) in this region (empty: any) of the
+    /// service user's catalog; `keystone_url` when the catalog has none.
+    pub interface: String,
+    pub region_name: String,
+    /// Nova's `[service_user] send_service_user_token`: the service's own
+    /// token goes to Glance as `X-Service-Token` beside the user's.
+    pub send_service_user_token: bool,
     /// Let `noauth2` (anyone may claim any project) listen on a non-loopback address.
     pub allow_noauth_on_network: bool,
     /// TLS to Keystone, as keystonemiddleware names it (`cafile`, `certfile`,
@@ -198,12 +220,7 @@ impl AuthSettings {
 
     /// `keystone_url` as the identity v3 endpoint, without a trailing `/`.
     pub fn keystone_v3_url(&self) -> String {
-        let url = self.keystone_url.trim().trim_end_matches('/');
-        if url.ends_with("/v3") {
-            url.to_string()
-        } else {
-            format!("{url}/v3")
-        }
+        v3_url(&self.keystone_url)
     }
 
     /// `keystone_url` without the version: what `www_authenticate_uri` defaults to.
@@ -215,6 +232,61 @@ impl AuthSettings {
     /// Whether service credentials are configured.
     pub fn has_service_credentials(&self) -> bool {
         !self.service_user.is_empty()
+    }
+
+    /// The service user's domain in a Keystone auth request: `{"id": …}` or `{"name": …}`.
+    pub fn user_domain(&self) -> Scope {
+        Scope::of(&self.user_domain_id, &self.user_domain_name, &self.service_domain)
+    }
+
+    /// The domain of the service user's project.
+    pub fn project_domain(&self) -> Scope {
+        Scope::of(&self.project_domain_id, &self.project_domain_name, &self.service_domain)
+    }
+}
+
+/// An identity endpoint as the v3 API's base: `…/v3` (appended when
+/// missing), no trailing `/`.
+pub fn v3_url(url: &str) -> String {
+    let url = url.trim().trim_end_matches('/');
+    if url.ends_with("/v3") {
+        url.to_string()
+    } else {
+        format!("{url}/v3")
+    }
+}
+
+/// A domain named by id or by name.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Scope {
+    Id(String),
+    Name(String),
+}
+
+impl Scope {
+    fn of(id: &str, name: &str, default_name: &str) -> Scope {
+        match (id.trim(), name.trim()) {
+            ("", "") => Scope::Name(default_name.trim().to_string()),
+            ("", name) => Scope::Name(name.to_string()),
+            (id, _) => Scope::Id(id.to_string()),
+        }
+    }
+
+    /// As Keystone's auth request spells it.
+    pub fn json(&self) -> serde_json::Value {
+        match self {
+            Scope::Id(id) => serde_json::json!({ "id": id }),
+            Scope::Name(name) => serde_json::json!({ "name": name }),
+        }
+    }
+}
+
+impl std::fmt::Display for Scope {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Scope::Id(id) => write!(f, "domain id {id}"),
+            Scope::Name(name) => write!(f, "domain {name}"),
+        }
     }
 }
 

@@ -9,6 +9,9 @@ use super::{ConfigError, Settings};
 use crate::nova::microversion::{Version, MIN, NOVA_MAX};
 use std::net::ToSocketAddrs;
 
+/// Endpoint interfaces of a Keystone catalog.
+pub const INTERFACES: &[&str] = &["internal", "public", "admin"];
+
 /// URL schemes accepted for Glance and Keystone.
 pub const URL_SCHEMES: &[&str] = &["http", "https"];
 
@@ -197,6 +200,21 @@ fn auth(s: &Settings) -> Result<(), ConfigError> {
             ));
         }
     }
+    if a.interface.trim().is_empty() || !INTERFACES.contains(&a.interface.trim()) {
+        return Err(refuse(
+            "auth.interface",
+            &a.interface,
+            "not an endpoint interface (\"internal\", \"public\" or \"admin\")",
+        ));
+    }
+    if a.send_service_user_token && (a.strategy != "keystone" || !a.has_service_credentials()) {
+        return Err(refuse(
+            "auth.send_service_user_token",
+            "true",
+            "needs auth.strategy = \"keystone\" and the service credentials (auth.service_user, \
+             auth.service_password, auth.service_project) whose token is sent",
+        ));
+    }
     if a.strategy == "noauth2" && !a.allow_noauth_on_network {
         for name in ["server.bind", "server.image_bind"] {
             let addr = if name == "server.bind" {
@@ -229,6 +247,14 @@ fn glance(s: &Settings) -> Result<(), ConfigError> {
     tls_files(&g.tls())?;
     seconds("glance.timeout_secs", g.timeout_secs, false)?;
     seconds("glance.connect_timeout_secs", g.connect_timeout_secs, false)?;
+    let interfaces: Vec<&str> = g.valid_interfaces.split(',').map(str::trim).collect();
+    if interfaces.iter().any(|i| !INTERFACES.contains(i)) {
+        return Err(refuse(
+            "glance.valid_interfaces",
+            &g.valid_interfaces,
+            "not a list of endpoint interfaces (comma-separated \"internal\", \"public\", \"admin\")",
+        ));
+    }
     if g.num_retries > 100 {
         return Err(refuse_number("glance.num_retries", g.num_retries, "at most 100"));
     }
@@ -247,12 +273,13 @@ fn backend_choice(s: &Settings) -> Result<(), ConfigError> {
             "embedded.enabled = true as well: choose one backend (empty glance.url, or embedded.enabled = false)",
         ));
     }
-    if !has_glance && !s.embedded.enabled && s.auth.strategy == "keystone" {
+    if s.glance_from_catalog() && !s.auth.has_service_credentials() {
         return Err(refuse(
             "glance.url",
             &s.glance.url,
             "auth.strategy = \"keystone\" needs an image backend: set glance.url to the Glance to front, \
-             or embedded.enabled = true for the embedded store",
+             the service credentials (auth.service_user, auth.service_password, auth.service_project) to find \
+             it in the Keystone catalog, or embedded.enabled = true for the embedded store",
         ));
     }
     if s.embedded() {

@@ -79,11 +79,18 @@ impl GlanceBackend {
                 *seen.lock().unwrap_or_else(|p| p.into_inner()) = Some(e.to_string());
             }
         });
-        let sent = Self::request_on(&self.data_http, ctx, reqwest::Method::PUT, &url)
+        // The stream cannot be sent twice: a refused service token is only
+        // dropped, for the next call.
+        let token = self.service_token(self.deadline()).await?;
+        let rb = Self::request_on(&self.data_http, ctx, reqwest::Method::PUT, &url)
             .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
-            .body(reqwest::Body::wrap_stream(body))
+            .body(reqwest::Body::wrap_stream(body));
+        let sent = super::GlanceInner::with_service_token(rb, token.as_deref())
             .send()
             .await;
+        if let (Ok(resp), Some(t)) = (&sent, &token) {
+            self.refused_service_token(resp, t).await;
+        }
         if let Some(why) = failed.lock().unwrap_or_else(|p| p.into_inner()).take() {
             return Err(BackendError::UploadInterrupted(why));
         }

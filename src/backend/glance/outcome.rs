@@ -105,8 +105,32 @@ impl GlanceBackend {
         }
     }
 
+    /// One PATCH; whether it may have been applied when it has no answer.
+    async fn patch_once(
+        &self,
+        ctx: &RequestContext,
+        url: &str,
+        body: &[u8],
+        service_token: Option<&str>,
+        deadline: Instant,
+    ) -> Result<reqwest::Response, Patched> {
+        let rb = self
+            .request(ctx, reqwest::Method::PATCH, url)
+            .header("Content-Type", JSON_PATCH)
+            .body(body.to_vec());
+        let sent = super::GlanceInner::with_service_token(rb, service_token).send();
+        match tokio::time::timeout_at(deadline, sent).await {
+            Err(_) => Err(Patched::Unknown(BackendError::Timeout)),
+            Ok(Ok(resp)) => Ok(resp),
+            // No connection: nothing reached Glance.
+            Ok(Err(e)) if e.is_connect() => Err(Patched::No(BackendError::Unreachable(e.to_string()))),
+            Ok(Err(e)) if e.is_timeout() => Err(Patched::Unknown(BackendError::Timeout)),
+            Ok(Err(e)) => Err(Patched::Unknown(BackendError::Unreachable(e.to_string()))),
+        }
+    }
+
     /// `PATCH /v2/images/{id}` with JSON-patch `ops` (sent once, never
-    /// retried); the image Glance saved, or whether the PATCH may have been
+    /// retried, but for a refused service token); the image Glance saved, or whether the PATCH may have been
     /// applied although it failed.
     pub(super) async fn patch(
         &self,
@@ -118,19 +142,15 @@ impl GlanceBackend {
     ) -> Result<Image, Patched> {
         let url = self.image_url(id);
         let body = serde_json::to_vec(ops).map_err(|e| Patched::No(BackendError::Internal(e.to_string())))?;
-        let sent = self
-            .request(ctx, reqwest::Method::PATCH, &url)
-            .header("Content-Type", JSON_PATCH)
-            .body(body)
-            .send();
-        let resp = match tokio::time::timeout_at(deadline, sent).await {
-            Err(_) => return Err(Patched::Unknown(BackendError::Timeout)),
-            Ok(Ok(resp)) => resp,
-            // No connection: nothing reached Glance.
-            Ok(Err(e)) if e.is_connect() => return Err(Patched::No(BackendError::Unreachable(e.to_string()))),
-            Ok(Err(e)) if e.is_timeout() => return Err(Patched::Unknown(BackendError::Timeout)),
-            Ok(Err(e)) => return Err(Patched::Unknown(BackendError::Unreachable(e.to_string()))),
-        };
+        let mut token = self.service_token(deadline).await.map_err(Patched::No)?;
+        let mut resp = self.patch_once(ctx, &url, &body, token.as_deref(), deadline).await?;
+        // A refused service token: nothing was applied; once more with a new one.
+        if let Some(refused) = token.take() {
+            if self.refused_service_token(&resp, &refused).await {
+                token = self.service_token(deadline).await.map_err(Patched::No)?;
+                resp = self.patch_once(ctx, &url, &body, token.as_deref(), deadline).await?;
+            }
+        }
         let status = resp.status().as_u16();
         match within(deadline, self.json_or_error(resp)).await {
             Ok(raw) => image_from_glance(raw, base).map_err(Patched::Unknown),
