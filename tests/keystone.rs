@@ -623,7 +623,13 @@ async fn with_service_credentials_tokens_are_validated_with_the_service_token() 
     let Some(ks) = keystone() else { return };
     let rec = fault_proxy::start(&ks.root());
     let via = format!("{}/v3", rec.url);
-    let mut pairs = ks.pairs(&via, &[("auth.cache_secs", "0")]);
+    // Validations go to the identity endpoint of the service's catalog
+    // (auth.interface, auth.region_name), else to keystone_url: a region with
+    // no identity endpoint keeps them at keystone_url, the recorder.
+    let mut pairs = ks.pairs(
+        &via,
+        &[("auth.cache_secs", "0"), ("auth.region_name", "nip-no-identity-here")],
+    );
     pairs.extend(ks.service_pairs().into_iter().map(|(k, v)| (k.to_string(), v)));
     let svc = start(&pairs);
     let (member, admin) = (ks.member().await, ks.admin().await);
