@@ -97,6 +97,18 @@ impl Authenticator {
     }
 }
 
+impl Authenticator {
+    /// An `X-Service-Token` the client sent (Keystone only: keystonemiddleware
+    /// refuses a request whose service token is not valid, or lacks the
+    /// roles `auth.service_token_roles` names; `noauth2` has no such filter).
+    pub async fn check_service_token(&self, token: &str) -> Result<(), AuthError> {
+        match self {
+            Authenticator::NoAuth2 => Ok(()),
+            Authenticator::Keystone(k) => k.check_service_token(token.trim()).await,
+        }
+    }
+}
+
 /// The identity a token stands for, or `None` when no token was sent.
 pub fn noauth2_context(token: Option<&str>, request_id: &str) -> Option<RequestContext> {
     let token = token?.trim();

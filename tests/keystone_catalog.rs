@@ -403,3 +403,59 @@ async fn no_glance_in_the_catalog_refuses_to_start() {
         assert!(left.is_empty(), "created on disk: {left:?}");
     }
 }
+
+#[actix_web::test]
+async fn service_tokens_clients_send_are_checked_as_keystonemiddleware_checks_them() {
+    let Some(ks) = keystone() else { return };
+    let member = member_token(&ks).await;
+    let (service, _) = support::password_token(
+        &ks,
+        "Default",
+        &var("NIP_KEYSTONE_SERVICE_USER"),
+        &var("NIP_KEYSTONE_SERVICE_PASSWORD"),
+        &var("NIP_KEYSTONE_SERVICE_PROJECT"),
+    )
+    .await;
+    let start = |more: &[(&str, &str)]| {
+        let mut pairs = vec![("auth.strategy", "keystone"), ("auth.keystone_url", ks.as_str())];
+        pairs.extend_from_slice(more);
+        support::start_on(&support::Backend::Embedded, &pairs)
+    };
+    let answer = |svc: &support::Service, service_token: &str| {
+        let url = format!("{}/v2.1/images", svc.base);
+        let (member, service_token) = (member.clone(), service_token.to_string());
+        async move {
+            let r = support::client()
+                .get(url)
+                .header("X-Auth-Token", member)
+                .header("X-Service-Token", service_token)
+                .send()
+                .await
+                .unwrap();
+            (r.status().as_u16(), r.headers().contains_key("www-authenticate"))
+        }
+    };
+    let svc = start(&[]);
+    // A service token with the service role; an empty header is no token.
+    assert_eq!(answer(&svc, &service).await, (200, false));
+    assert_eq!(answer(&svc, "").await, (200, false));
+    // Not a token, or a token without a service role: keystonemiddleware's 401.
+    assert_eq!(answer(&svc, "garbage").await, (401, true));
+    assert_eq!(answer(&svc, &member).await, (401, true));
+    // The role check is off, or names the member's role.
+    let svc = start(&[("auth.service_token_roles_required", "false")]);
+    assert_eq!(answer(&svc, &member).await, (200, false));
+    assert_eq!(answer(&svc, "garbage").await, (401, true));
+    let svc = start(&[("auth.service_token_roles", "admin, member")]);
+    assert_eq!(answer(&svc, &member).await, (200, false));
+    // noauth2 has no auth_token filter: nothing is checked.
+    let svc = support::start_on(&support::Backend::Embedded, &[]);
+    let r = support::client()
+        .get(format!("{}/v2.1/images", svc.base))
+        .header("X-Auth-Token", support::TOKEN)
+        .header("X-Service-Token", "garbage")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+}

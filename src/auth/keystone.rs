@@ -42,6 +42,9 @@ pub struct Keystone {
     http: reqwest::Client,
     cache: TokenCache,
     service: Option<Arc<ServiceAuth>>,
+    /// `auth.service_token_roles` (when `auth.service_token_roles_required`):
+    /// an incoming service token needs one of them.
+    service_token_roles: Option<Vec<String>>,
     /// `auth.timeout_secs`: the whole validation of one token (service login,
     /// retries and all) takes at most this.
     timeout: Duration,
@@ -56,6 +59,15 @@ impl Keystone {
             http: super::http::client(settings)?,
             cache: TokenCache::new(Duration::from_secs(settings.cache_secs), settings.cache_entries),
             service,
+            service_token_roles: settings.service_token_roles_required.then(|| {
+                settings
+                    .service_token_roles
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|r| !r.is_empty())
+                    .map(str::to_string)
+                    .collect()
+            }),
             timeout: Duration::from_secs_f64(settings.timeout_secs),
         })
     }
@@ -113,6 +125,20 @@ impl Keystone {
         match verdict {
             Verdict::Valid(id) => Ok(id),
             Verdict::Invalid => Err(AuthError::Unauthenticated),
+        }
+    }
+
+    /// An `X-Service-Token` sent with a request, checked as keystonemiddleware
+    /// checks it: valid, and (with `service_token_roles_required`) holding
+    /// one of `service_token_roles`; else the request is refused (401).
+    pub async fn check_service_token(&self, token: &str) -> Result<(), AuthError> {
+        let id = self.identify(token).await?;
+        match &self.service_token_roles {
+            Some(wanted) if !id.roles.iter().any(|r| wanted.contains(r)) => {
+                tracing::info!(user = %id.user_id, "a service token without a service role; request refused");
+                Err(AuthError::Unauthenticated)
+            }
+            _ => Ok(()),
         }
     }
 

@@ -150,6 +150,11 @@ pub struct AuthSettings {
     /// Nova's `[service_user] send_service_user_token`: the service's own
     /// token goes to Glance as `X-Service-Token` beside the user's.
     pub send_service_user_token: bool,
+    /// An `X-Service-Token` a client sends is validated as keystonemiddleware
+    /// validates it (an invalid one: 401); with `service_token_roles_required`
+    /// it must also carry one of these roles (comma-separated).
+    pub service_token_roles: String,
+    pub service_token_roles_required: bool,
     /// Let `noauth2` (anyone may claim any project) listen on a non-loopback address.
     pub allow_noauth_on_network: bool,
     /// TLS to Keystone, as keystonemiddleware names it (`cafile`, `certfile`,

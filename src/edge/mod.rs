@@ -49,6 +49,9 @@ pub async fn authenticate(
     };
     let global_id = request_id::global_id(header("x-openstack-request-id"), rid);
     let ctx = auth.authenticate(decoded.as_deref(), &global_id).await?;
+    if let Some(service) = header("x-service-token").filter(|t| !t.trim().is_empty()) {
+        auth.check_service_token(service).await?;
+    }
     Ok(crate::access_log::identified(req, ctx))
 }
 
