@@ -155,15 +155,6 @@ mod tests {
         let s = Settings::defaults();
         assert_eq!(s.auth.strategy, "noauth2");
         assert_eq!(s.auth.www_authenticate_uri, "http://127.0.0.1:5000");
-        let load = |pairs: &[(&str, &str)]| {
-            Settings::load_with_env(
-                &Overrides {
-                    config_file: None,
-                    pairs: pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
-                },
-                false,
-            )
-        };
         let s = load(&[
             ("auth.strategy", "keystone"),
             ("auth.keystone_url", "http://ks/identity/"),
@@ -194,17 +185,19 @@ mod tests {
         assert!(!format!("{s:?}").contains("secret"));
     }
 
+    /// The built-in defaults with `pairs` on top.
+    fn load(pairs: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+        Settings::load_with_env(
+            &Overrides {
+                config_file: None,
+                pairs: pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            },
+            false,
+        )
+    }
+
     #[test]
     fn glance_from_the_catalog_and_the_service_users_domains() {
-        let load = |pairs: &[(&str, &str)]| {
-            Settings::load_with_env(
-                &Overrides {
-                    config_file: None,
-                    pairs: pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
-                },
-                false,
-            )
-        };
         let creds = [
             ("auth.strategy", "keystone"),
             ("auth.service_user", "nova"),

@@ -116,20 +116,8 @@ async fn uploads_cut_by_sigkill_leave_the_image_queued_and_no_partial_file() {
     let mut proc = spawn(dir.path());
     let create = |name: &str| {
         let (client, image) = (client.clone(), proc.image.clone());
-        let body = json!({"name": name, "disk_format": "raw", "container_format": "bare"}).to_string();
-        async move {
-            let r = client
-                .post(format!("{image}/v2/images"))
-                .header("X-Auth-Token", support::TOKEN)
-                .header("Content-Type", "application/json")
-                .body(body)
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(r.status().as_u16(), 201);
-            let v: Value = serde_json::from_slice(&r.bytes().await.unwrap()).unwrap();
-            v["id"].as_str().unwrap().to_string()
-        }
+        let body = json!({"name": name, "disk_format": "raw", "container_format": "bare"});
+        async move { support::create_image_as(&client, &image, Some(support::TOKEN), &body).await }
     };
     // One upload that completes (acknowledged), one cut off mid-way.
     let done = create("done").await;

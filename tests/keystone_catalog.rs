@@ -16,28 +16,7 @@
 mod support;
 
 use serde_json::{json, Value};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
 use support::fault_proxy;
-
-fn var(name: &str) -> String {
-    std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set (scripts/keystone.sh start prints it)"))
-}
-
-/// The Keystone URL (`…/v3`), or `None` (skip) without one unless
-/// `NIP_REQUIRE_KEYSTONE=1`.
-fn keystone() -> Option<String> {
-    match std::env::var("NIP_KEYSTONE_URL") {
-        Ok(url) if !url.is_empty() => Some(url.trim_end_matches('/').to_string()),
-        _ if std::env::var("NIP_REQUIRE_KEYSTONE").as_deref() == Ok("1") => {
-            panic!("NIP_REQUIRE_KEYSTONE=1 but NIP_KEYSTONE_URL is not set: run the suite with `scripts/test`")
-        }
-        _ => {
-            support::skip("NIP_KEYSTONE_URL is not set (a real Keystone: scripts/test starts one)");
-            None
-        }
-    }
-}
 
 /// Keystone's admin API, for what a test registers (and removes again).
 struct Admin {
@@ -52,9 +31,9 @@ impl Admin {
         let (token, _) = support::password_token(
             url,
             "Default",
-            &var("NIP_KEYSTONE_ADMIN_USER"),
-            &var("NIP_KEYSTONE_ADMIN_PASSWORD"),
-            &var("NIP_KEYSTONE_ADMIN_PROJECT"),
+            &support::keystone_var("ADMIN_USER"),
+            &support::keystone_var("ADMIN_PASSWORD"),
+            &support::keystone_var("ADMIN_PROJECT"),
         )
         .await;
         Admin {
@@ -128,7 +107,7 @@ async fn service_user_in_own_domain(admin: &Admin, name: &str) -> (String, Strin
         .await;
     let roles = admin.call(reqwest::Method::GET, "/roles?name=service", None).await;
     let role = roles["roles"][0]["id"].as_str().expect("the service role").to_string();
-    let project = var("NIP_KEYSTONE_SERVICE_PROJECT_ID");
+    let project = support::keystone_var("SERVICE_PROJECT_ID");
     admin
         .call(
             reqwest::Method::PUT,
@@ -143,27 +122,12 @@ async fn member_token(url: &str) -> String {
     support::password_token(
         url,
         "Default",
-        &var("NIP_KEYSTONE_MEMBER_USER"),
-        &var("NIP_KEYSTONE_MEMBER_PASSWORD"),
-        &var("NIP_KEYSTONE_DEMO_PROJECT"),
+        &support::keystone_var("MEMBER_USER"),
+        &support::keystone_var("MEMBER_PASSWORD"),
+        &support::keystone_var("DEMO_PROJECT"),
     )
     .await
     .0
-}
-
-/// An image made in the Glance at `glance` with `token`; its id.
-async fn glance_image(glance: &str, token: &str, name: &str) -> String {
-    let r = support::client()
-        .post(format!("{glance}/v2/images"))
-        .header("X-Auth-Token", token)
-        .header("Content-Type", "application/json")
-        .body(json!({"name": name, "disk_format": "raw", "container_format": "bare"}).to_string())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status().as_u16(), 201);
-    let v: Value = serde_json::from_slice(&r.bytes().await.unwrap()).unwrap();
-    v["id"].as_str().unwrap().to_string()
 }
 
 async fn get(url: &str, token: &str) -> (u16, Value) {
@@ -182,7 +146,7 @@ async fn get(url: &str, token: &str) -> (u16, Value) {
 
 #[actix_web::test]
 async fn glance_is_found_in_the_catalog_and_gets_the_service_token() {
-    let Some(ks) = keystone() else { return };
+    let Some(ks) = support::keystone_url() else { return };
     let Some(glance) = support::glance_url("NIP_KEYSTONE_GLANCE_URL") else {
         return;
     };
@@ -219,7 +183,8 @@ async fn glance_is_found_in_the_catalog_and_gets_the_service_token() {
     let (user, password, domain_name, domain_id) = service_user_in_own_domain(&admin, &name).await;
 
     let member = member_token(&ks).await;
-    let id = glance_image(&glance, &member, &name).await;
+    let body = json!({"name": name, "disk_format": "raw", "container_format": "bare"});
+    let id = support::create_image_as(&support::client(), &glance, Some(&member), &body).await;
 
     // The binary: no glance.url; user domain by name, project domain by id.
     let dir = tempfile::tempdir().unwrap();
@@ -331,14 +296,19 @@ async fn glance_is_found_in_the_catalog_and_gets_the_service_token() {
     admin.clean_up().await;
 }
 
-#[actix_web::test]
-async fn no_glance_in_the_catalog_refuses_to_start() {
-    let Some(ks) = keystone() else { return };
+#[test]
+fn no_glance_in_the_catalog_refuses_to_start() {
+    let Some(ks) = support::keystone_url() else { return };
     let region = format!("{}-nowhere", unique());
-    let closed = support::process::free_port();
+    let closed = format!("http://127.0.0.1:{}/v3", support::process::free_port());
+    let (user, password, project) = (
+        support::keystone_var("SERVICE_USER"),
+        support::keystone_var("SERVICE_PASSWORD"),
+        support::keystone_var("SERVICE_PROJECT"),
+    );
     for (keystone_url, code, needles) in [
         (
-            ks.clone(),
+            ks.as_str(),
             2,
             vec![
                 "glance.url = \"\"".to_string(),
@@ -347,73 +317,35 @@ async fn no_glance_in_the_catalog_refuses_to_start() {
             ],
         ),
         (
-            format!("http://127.0.0.1:{closed}/v3"),
+            closed.as_str(),
             1,
-            vec!["glance.url is empty".to_string(), format!("127.0.0.1:{closed}")],
+            vec!["glance.url is empty".to_string(), closed.clone()],
         ),
     ] {
-        let dir = tempfile::tempdir().unwrap();
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_nova-images-proxy"));
-        cmd.current_dir(dir.path())
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        for (k, _) in std::env::vars() {
-            if k.starts_with("NOVA_IMAGES_PROXY__") {
-                cmd.env_remove(k);
-            }
-        }
-        cmd.envs([
+        let env = [
             ("NOVA_IMAGES_PROXY__AUTH__STRATEGY", "keystone"),
-            ("NOVA_IMAGES_PROXY__AUTH__KEYSTONE_URL", keystone_url.as_str()),
-            (
-                "NOVA_IMAGES_PROXY__AUTH__SERVICE_USER",
-                &var("NIP_KEYSTONE_SERVICE_USER"),
-            ),
-            (
-                "NOVA_IMAGES_PROXY__AUTH__SERVICE_PASSWORD",
-                &var("NIP_KEYSTONE_SERVICE_PASSWORD"),
-            ),
-            (
-                "NOVA_IMAGES_PROXY__AUTH__SERVICE_PROJECT",
-                &var("NIP_KEYSTONE_SERVICE_PROJECT"),
-            ),
+            ("NOVA_IMAGES_PROXY__AUTH__KEYSTONE_URL", keystone_url),
+            ("NOVA_IMAGES_PROXY__AUTH__SERVICE_USER", user.as_str()),
+            ("NOVA_IMAGES_PROXY__AUTH__SERVICE_PASSWORD", password.as_str()),
+            ("NOVA_IMAGES_PROXY__AUTH__SERVICE_PROJECT", project.as_str()),
             ("NOVA_IMAGES_PROXY__AUTH__TIMEOUT_SECS", "5"),
             ("NOVA_IMAGES_PROXY__GLANCE__REGION_NAME", region.as_str()),
-        ]);
-        let mut child = cmd.spawn().unwrap();
-        let started = Instant::now();
-        while child.try_wait().unwrap().is_none() {
-            if started.elapsed() > Duration::from_secs(30) {
-                let _ = child.kill();
-                panic!("the service started without a Glance");
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let out = child.wait_with_output().unwrap();
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(code), "{stderr}");
-        let lines: Vec<&str> = stderr.lines().collect();
-        assert_eq!(lines.len(), 1, "one line: {stderr}");
-        assert!(lines[0].starts_with("nova-images-proxy: "), "{}", lines[0]);
-        for n in &needles {
-            assert!(lines[0].contains(n.as_str()), "{n:?} not in {:?}", lines[0]);
-        }
-        let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
-        assert!(left.is_empty(), "created on disk: {left:?}");
+        ];
+        let needles: Vec<&str> = needles.iter().map(String::as_str).collect();
+        support::process::assert_refused(&support::process::refused(&[], &env, None), code, &needles);
     }
 }
 
 #[actix_web::test]
 async fn service_tokens_clients_send_are_checked_as_keystonemiddleware_checks_them() {
-    let Some(ks) = keystone() else { return };
+    let Some(ks) = support::keystone_url() else { return };
     let member = member_token(&ks).await;
     let (service, _) = support::password_token(
         &ks,
         "Default",
-        &var("NIP_KEYSTONE_SERVICE_USER"),
-        &var("NIP_KEYSTONE_SERVICE_PASSWORD"),
-        &var("NIP_KEYSTONE_SERVICE_PROJECT"),
+        &support::keystone_var("SERVICE_USER"),
+        &support::keystone_var("SERVICE_PASSWORD"),
+        &support::keystone_var("SERVICE_PROJECT"),
     )
     .await;
     let start = |more: &[(&str, &str)]| {

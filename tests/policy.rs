@@ -17,25 +17,6 @@ mod support;
 use serde_json::{json, Value};
 use std::fmt::Write as _;
 
-fn var(name: &str) -> String {
-    std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set (scripts/keystone.sh start prints it)"))
-}
-
-/// The Keystone of the test run, or `None` (skip, said) when there is none and
-/// the run does not require it.
-fn keystone_url() -> Option<String> {
-    match std::env::var("NIP_KEYSTONE_URL") {
-        Ok(url) if !url.is_empty() => Some(url.trim_end_matches('/').to_string()),
-        _ if std::env::var("NIP_REQUIRE_KEYSTONE").as_deref() == Ok("1") => {
-            panic!("NIP_REQUIRE_KEYSTONE=1 but NIP_KEYSTONE_URL is not set: run the suite with `scripts/test`")
-        }
-        _ => {
-            eprintln!("skipped policy matrix: NIP_KEYSTONE_URL is not set (scripts/test starts Keystone)");
-            None
-        }
-    }
-}
-
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Who {
     Admin,
@@ -69,34 +50,34 @@ impl Tokens {
                 .await
                 .0
         };
-        let demo = var("NIP_KEYSTONE_DEMO_PROJECT");
+        let demo = support::keystone_var("DEMO_PROJECT");
         Tokens {
             admin: token(
-                var("NIP_KEYSTONE_ADMIN_USER"),
-                var("NIP_KEYSTONE_ADMIN_PASSWORD"),
-                var("NIP_KEYSTONE_ADMIN_PROJECT"),
+                support::keystone_var("ADMIN_USER"),
+                support::keystone_var("ADMIN_PASSWORD"),
+                support::keystone_var("ADMIN_PROJECT"),
             )
             .await,
             member: token(
-                var("NIP_KEYSTONE_MEMBER_USER"),
-                var("NIP_KEYSTONE_MEMBER_PASSWORD"),
+                support::keystone_var("MEMBER_USER"),
+                support::keystone_var("MEMBER_PASSWORD"),
                 demo.clone(),
             )
             .await,
             other: token(
-                var("NIP_KEYSTONE_OTHER_USER"),
-                var("NIP_KEYSTONE_OTHER_PASSWORD"),
-                var("NIP_KEYSTONE_OTHER_PROJECT"),
+                support::keystone_var("OTHER_USER"),
+                support::keystone_var("OTHER_PASSWORD"),
+                support::keystone_var("OTHER_PROJECT"),
             )
             .await,
             reader: token(
-                var("NIP_KEYSTONE_READER_USER"),
-                var("NIP_KEYSTONE_READER_PASSWORD"),
+                support::keystone_var("READER_USER"),
+                support::keystone_var("READER_PASSWORD"),
                 demo,
             )
             .await,
-            demo_id: var("NIP_KEYSTONE_DEMO_PROJECT_ID"),
-            other_id: var("NIP_KEYSTONE_OTHER_PROJECT_ID"),
+            demo_id: support::keystone_var("DEMO_PROJECT_ID"),
+            other_id: support::keystone_var("OTHER_PROJECT_ID"),
         }
     }
 }
@@ -437,7 +418,9 @@ fn listed(body: &Value) -> Vec<String> {
 
 #[actix_web::test]
 async fn default_policy_matrix_is_glances_on_both_backends() {
-    let Some(keystone) = keystone_url() else { return };
+    let Some(keystone) = support::keystone_url() else {
+        return;
+    };
     let t = Tokens::issue(&keystone).await;
     let (real, embedded) = (real_side(&keystone), embedded_side(&keystone));
     let (mut cases, mut refused) = (0, 0);
@@ -502,7 +485,9 @@ async fn default_policy_matrix_is_glances_on_both_backends() {
 /// the same 403, and the owner is unchanged (a listed deviation).
 #[actix_web::test]
 async fn add_owner_by_a_member_is_refused_without_a_write() {
-    let Some(keystone) = keystone_url() else { return };
+    let Some(keystone) = support::keystone_url() else {
+        return;
+    };
     let t = Tokens::issue(&keystone).await;
     let (real, embedded) = (real_side(&keystone), embedded_side(&keystone));
     let ops = json!([{"op": "add", "path": "/owner", "value": t.other_id}]).to_string();

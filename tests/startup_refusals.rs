@@ -4,69 +4,9 @@
 //! created on disk (it runs in an empty directory, where the embedded store
 //! would create `./data`).
 
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+mod support;
 
-struct Refusal {
-    code: Option<i32>,
-    stderr: String,
-    left_on_disk: Vec<String>,
-}
-
-/// Run the binary with `args`, `env` and, if given, a configuration file
-/// holding `toml`, in a fresh empty directory.
-fn run(args: &[&str], env: &[(&str, &str)], toml: Option<&str>) -> Refusal {
-    let dir = tempfile::tempdir().unwrap();
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_nova-images-proxy"));
-    cmd.current_dir(dir.path())
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    for (k, _) in std::env::vars() {
-        if k.starts_with("NOVA_IMAGES_PROXY__") {
-            cmd.env_remove(k);
-        }
-    }
-    cmd.envs(env.iter().copied());
-    let config = dir.path().join("nip.toml");
-    if let Some(toml) = toml {
-        std::fs::write(&config, toml).unwrap();
-        cmd.arg("--config").arg(&config);
-    }
-    let mut child = cmd.spawn().unwrap();
-    let started = Instant::now();
-    while child.try_wait().unwrap().is_none() {
-        if started.elapsed() > Duration::from_secs(20) {
-            let _ = child.kill();
-            panic!("the service started with {args:?} {env:?} {toml:?} instead of refusing");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let out = child.wait_with_output().unwrap();
-    let left_on_disk = std::fs::read_dir(dir.path())
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|name| name != "nip.toml")
-        .collect();
-    Refusal {
-        code: out.status.code(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        left_on_disk,
-    }
-}
-
-/// The refusal is one line that contains each of `needles`.
-fn assert_refused(r: &Refusal, code: i32, needles: &[&str]) {
-    assert_eq!(r.code, Some(code), "exit status; stderr: {}", r.stderr);
-    let lines: Vec<&str> = r.stderr.lines().collect();
-    assert_eq!(lines.len(), 1, "one line: {:?}", r.stderr);
-    assert!(lines[0].starts_with("nova-images-proxy: "), "{}", lines[0]);
-    for n in needles {
-        assert!(lines[0].contains(n), "{n:?} not in {:?}", lines[0]);
-    }
-    assert!(r.left_on_disk.is_empty(), "created on disk: {:?}", r.left_on_disk);
-}
+use support::process::{assert_refused, refused as run};
 
 #[test]
 fn a_bad_address_is_refused_before_the_store_is_created() {

@@ -88,20 +88,9 @@ impl World {
 
     /// An image made in the real Glance (plain HTTP, beside the terminator).
     async fn image(&self) -> String {
-        let r = support::client()
-            .post(format!("{}/v2/images", self.glance_plain))
-            .header("X-Auth-Token", support::TOKEN)
-            .header("Content-Type", "application/json")
-            .body(
-                json!({"name": "tls test", "disk_format": "raw", "container_format": "bare", "visibility": "public"})
-                    .to_string(),
-            )
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status().as_u16(), 201);
-        let v: Value = serde_json::from_slice(&r.bytes().await.unwrap()).unwrap();
-        v["id"].as_str().unwrap().to_string()
+        let body =
+            json!({"name": "tls test", "disk_format": "raw", "container_format": "bare", "visibility": "public"});
+        support::create_image_as(&support::client(), &self.glance_plain, Some(support::TOKEN), &body).await
     }
 }
 

@@ -265,14 +265,7 @@ pub async fn glance_image(client: &reqwest::Client, glance: &str, props: &serde_
 
 /// `POST /v2/images` with `body` to the Glance at `glance`; it must answer 201.
 pub async fn glance_create(client: &reqwest::Client, glance: &str, body: &serde_json::Value) {
-    let r = client
-        .post(format!("{glance}/v2/images"))
-        .header("Content-Type", "application/json")
-        .body(body.to_string())
-        .send()
-        .await
-        .expect("create");
-    assert_eq!(r.status().as_u16(), 201);
+    create_image_as(client, glance, None, body).await;
 }
 
 /// A token issued by the Keystone at `url` (`…/v3`) to `user` for `project`,
@@ -314,4 +307,49 @@ pub fn keystone_pairs(url: &str) -> Vec<(&'static str, String)> {
         ("auth.service_project", var("NIP_KEYSTONE_SERVICE_PROJECT")),
         ("auth.service_domain", "Default".into()),
     ]
+}
+
+/// `POST /v2/images` of `body` to the Glance (v2 API) at `glance`, with
+/// `token` if any; it must answer 201. The new image's id.
+pub async fn create_image_as(
+    client: &reqwest::Client,
+    glance: &str,
+    token: Option<&str>,
+    body: &serde_json::Value,
+) -> String {
+    let mut rb = client.post(format!("{glance}/v2/images"));
+    if let Some(t) = token {
+        rb = rb.header("X-Auth-Token", t);
+    }
+    let r = rb
+        .header("Content-Type", "application/json")
+        .body(body.to_string())
+        .send()
+        .await
+        .expect("create");
+    assert_eq!(r.status().as_u16(), 201);
+    let v: serde_json::Value = serde_json::from_slice(&r.bytes().await.expect("body")).expect("JSON");
+    v["id"].as_str().expect("an id").to_string()
+}
+
+/// `NIP_KEYSTONE_<name>`, as `scripts/keystone.sh start` prints it.
+pub fn keystone_var(name: &str) -> String {
+    let name = format!("NIP_KEYSTONE_{name}");
+    std::env::var(&name).unwrap_or_else(|_| panic!("{name} is not set (scripts/keystone.sh start prints it)"))
+}
+
+/// The Keystone of the test run (`…/v3`), or `None` (skip, said) when there
+/// is none and the run does not require one (`NIP_REQUIRE_KEYSTONE=1`).
+pub fn keystone_url() -> Option<String> {
+    match std::env::var("NIP_KEYSTONE_URL") {
+        Ok(url) if !url.is_empty() => Some(url.trim_end_matches('/').to_string()),
+        _ if std::env::var("NIP_REQUIRE_KEYSTONE").as_deref() == Ok("1") => {
+            panic!("NIP_REQUIRE_KEYSTONE=1 but NIP_KEYSTONE_URL is not set: run the suite with `scripts/test`")
+        }
+        _ => {
+            let name = std::thread::current().name().unwrap_or("?").to_string();
+            eprintln!("SKIPPED {name}: NIP_KEYSTONE_URL is not set (scripts/test starts Keystone)");
+            None
+        }
+    }
 }
