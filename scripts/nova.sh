@@ -5,7 +5,7 @@
 #
 #   scripts/nova.sh install
 #   scripts/nova.sh start --port PORT --state DIR --glance URL [--fresh]
-#                         [--proxy-headers] [--glance-link-prefix URL]
+#                         [--proxy-headers] [--glance-link-prefix URL] [--workers N]
 #   scripts/nova.sh stop  --state DIR
 #
 # Nova is served by uwsgi (nova.wsgi.osapi_compute:application; Nova 34 ships no
@@ -17,7 +17,8 @@
 # Nova's stock pipeline runs as in a Keystone deployment.
 # --proxy-headers sets [oslo_middleware] enable_proxy_headers_parsing = true
 # (as behind a TLS-terminating load balancer); --glance-link-prefix sets
-# [api] glance_link_prefix (the base of the images' alternate links).
+# [api] glance_link_prefix (the base of the images' alternate links); --workers sets
+# uwsgi's processes (default 1; scripts/bench runs 2, one per core).
 #
 # Environment:
 #   NIP_NOVA_VENV     venv to create/use (default: $HOME/.cache/nova-images-proxy/nova-venv)
@@ -64,7 +65,7 @@ cmd_install() {
 }
 
 parse() {
-  PORT="" STATE="" GLANCE="" FRESH=0 PROXY_HEADERS=false GLANCE_LINK_PREFIX=""
+  PORT="" STATE="" GLANCE="" FRESH=0 PROXY_HEADERS=false GLANCE_LINK_PREFIX="" WORKERS=1
   while [ $# -gt 0 ]; do
     case "$1" in
       --port) PORT="$2"; shift 2 ;;
@@ -73,6 +74,7 @@ parse() {
       --fresh) FRESH=1; shift ;;
       --proxy-headers) PROXY_HEADERS=true; shift ;;
       --glance-link-prefix) GLANCE_LINK_PREFIX="$2"; shift 2 ;;
+      --workers) WORKERS="$2"; shift 2 ;;
       *) die "unknown argument: $1" ;;
     esac
   done
@@ -182,7 +184,7 @@ virtualenv = $VENV
 pythonpath = $STATE/lib
 env = OS_NOVA_CONFIG_DIR=$etc
 http-socket = $HOST:$PORT
-processes = 1
+processes = $WORKERS
 threads = 1
 master = true
 enable-threads = true
@@ -229,11 +231,11 @@ cmd_start() {
   echo "nova up on http://$HOST:$PORT (pid $(pid_of "$STATE")) in $(elapsed "$t0")s"
 }
 
-[ $# -ge 1 ] || { sed -n '2,20p' "$0"; exit 2; }
+[ $# -ge 1 ] || { sed -n '2,26p' "$0"; exit 2; }
 sub="$1"; shift
 case "$sub" in
   install) cmd_install "$@" ;;
   start) cmd_start "$@" ;;
   stop) cmd_stop "$@" ;;
-  *) sed -n '2,20p' "$0"; exit 2 ;;
+  *) sed -n '2,26p' "$0"; exit 2 ;;
 esac
