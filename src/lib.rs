@@ -15,6 +15,7 @@ pub mod metrics;
 pub mod migration;
 pub mod notify;
 pub mod nova;
+pub mod reload;
 pub mod server;
 pub mod tls;
 

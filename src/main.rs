@@ -259,7 +259,7 @@ fn main() -> std::process::ExitCode {
             }
             None => None,
         };
-        let reload = Reload {
+        let reload = nova_images_proxy::reload::Reload {
             overrides,
             log: log_reload,
             discovered,
@@ -298,16 +298,6 @@ fn bind_listener(addr: &str) -> std::io::Result<std::net::TcpListener> {
         .map_err(|e| std::io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}")))
 }
 
-type LogReload = reload::Handle<tracing_subscriber::EnvFilter, tracing_subscriber::Registry>;
-
-/// What SIGHUP needs to read the configuration again.
-struct Reload {
-    overrides: Overrides,
-    log: LogReload,
-    /// `glance.url` came from the Keystone catalog (it stays as found).
-    discovered: bool,
-}
-
 /// SIGTERM/SIGINT: stop accepting, let in-flight requests finish (at most
 /// `server.shutdown_timeout_secs`), exit; a second one, or SIGQUIT, exits at
 /// once. SIGHUP: read the configuration again and apply what can change
@@ -315,7 +305,7 @@ struct Reload {
 async fn signals(
     handles: Vec<ServerHandle>,
     certs: Vec<nova_images_proxy::tls::listener::CertHandle>,
-    reload: Reload,
+    reload: nova_images_proxy::reload::Reload,
     mut current: Settings,
     migration: nova_images_proxy::migration::Migration,
 ) {
@@ -368,72 +358,11 @@ async fn signals(
             }
             None => {
                 nova_images_proxy::notify::reloading();
-                current = reload_settings(&reload, current);
+                current = nova_images_proxy::reload::settings(&reload, current);
                 migration.reload(&current.deprecation);
-                reload_certificates(&certs);
+                nova_images_proxy::reload::certificates(&certs);
                 nova_images_proxy::notify::reloaded();
             }
         }
     }
-}
-
-/// SIGHUP: each TLS listener's certificate and key are read again; new
-/// handshakes get them, open connections keep theirs. A file that does not
-/// load leaves the served certificate as it was.
-fn reload_certificates(certs: &[nova_images_proxy::tls::listener::CertHandle]) {
-    for cert in certs {
-        match cert.reload() {
-            Ok(()) => tracing::warn!(
-                certfile = %cert.files.certfile, sha256 = %cert.fingerprint(),
-                "SIGHUP: TLS certificate re-read; new connections get it"
-            ),
-            Err(e) => tracing::error!(error = %e, "SIGHUP: TLS certificate not re-read; the served one is kept"),
-        }
-    }
-}
-
-fn reload_settings(reload: &Reload, current: Settings) -> Settings {
-    let log_reload = &reload.log;
-    let mut new = match Settings::load(&reload.overrides) {
-        Ok(s) => s,
-        Err(e) => {
-            tracing::error!(error = %e, "SIGHUP: configuration not reloaded; the running one is kept");
-            return current;
-        }
-    };
-    if reload.discovered && new.glance_from_catalog() {
-        new.glance.url = current.glance.url.clone();
-    }
-    if new.log.level != current.log.level {
-        match tracing_subscriber::EnvFilter::try_new(&new.log.level) {
-            Ok(f) => match log_reload.reload(f) {
-                Ok(()) => {
-                    tracing::warn!(log_level = %new.log.level, old = %current.log.level, "SIGHUP: log.level applied")
-                }
-                Err(e) => tracing::error!(error = %e, "SIGHUP: log.level not applied"),
-            },
-            Err(e) => {
-                tracing::error!(log_level = %new.log.level, error = %e, "SIGHUP: log.level is not a valid filter; kept");
-                return Settings {
-                    log: current.log.clone(),
-                    ..new
-                };
-            }
-        }
-    } else {
-        tracing::info!("SIGHUP: configuration read again");
-    }
-    let changed = current.restart_needed(&new);
-    if !changed.is_empty() {
-        tracing::warn!(
-            sections = %changed.join(", "),
-            "SIGHUP: these settings changed and take effect at the next start; the running ones are kept"
-        );
-        // Keep reporting them until they are applied.
-        return Settings {
-            log: new.log,
-            ..current
-        };
-    }
-    new
 }
