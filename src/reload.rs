@@ -77,3 +77,34 @@ pub fn settings(reload: &Reload, current: Settings) -> Settings {
     }
     new
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_glance_found_in_the_catalog_stays_across_sighup() {
+        let pairs = [
+            ("auth.strategy", "keystone"),
+            ("auth.service_user", "nova"),
+            ("auth.service_password", "secret"),
+            ("auth.service_project", "service"),
+            ("log.level", "info"),
+        ];
+        let overrides = Overrides {
+            config_file: None,
+            pairs: pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        };
+        let (_, log) = reload::Layer::new(tracing_subscriber::EnvFilter::new("info"));
+        let mut current = Settings::load_with_env(&overrides, false).unwrap();
+        current.glance.url = "http://glance.internal:9292".into();
+        let reload = Reload {
+            overrides,
+            log,
+            discovered: true,
+        };
+        let after = settings(&reload, current.clone());
+        assert_eq!(after.glance.url, current.glance.url);
+        assert!(current.restart_needed(&after).is_empty());
+    }
+}
