@@ -29,10 +29,13 @@ pub fn image(glance: &str, id: &str) -> (u16, Value) {
 }
 
 /// Make the image `id` in `ours` hold what `theirs` holds: its extra
-/// properties and visibility (a JSON-patch straight to Glance).
-pub fn resync(ours: &str, id: &str, theirs: &Value, mine: &Value) {
+/// properties and visibility (a JSON-patch straight to Glance). Whether extra
+/// properties were written: then the two Glances may list them in another
+/// order from now on (Glance lists them in the order it first stored each
+/// key, a deleted one keeping its place, which a patch cannot replay).
+pub fn resync(ours: &str, id: &str, theirs: &Value, mine: &Value) -> bool {
     let (Some(t), Some(m)) = (theirs.as_object(), mine.as_object()) else {
-        return;
+        return false;
     };
     let mut ops = Vec::new();
     for k in m.keys().filter(|k| !BASE.contains(&k.as_str()) && !t.contains_key(*k)) {
@@ -44,8 +47,9 @@ pub fn resync(ours: &str, id: &str, theirs: &Value, mine: &Value) {
         }
     }
     if ops.is_empty() {
-        return;
+        return false;
     }
+    let properties = ops.iter().any(|op| op["path"] != "/visibility");
     let body = serde_json::to_vec(&ops).expect("json");
     let req = raw::request(
         "PATCH",
@@ -58,6 +62,7 @@ pub fn resync(ours: &str, id: &str, theirs: &Value, mine: &Value) {
     );
     let r = raw::exchange(ours, &req).unwrap_or_else(|e| panic!("PATCH {ours}/v2/images/{id}: {e}"));
     assert_eq!(r.status, 200, "resync of {id}: {}", r.text());
+    properties
 }
 
 /// A JSON pointer token for `key`.
