@@ -35,13 +35,19 @@ pub fn remove_dot_segments(path: &str) -> String {
     joined
 }
 
-/// The path Nova routes: dot segments resolved, percent-decoded (each byte
-/// read as Latin-1), runs of `/` collapsed.
+/// `PATH_INFO` as the WSGI server passes it: dot segments resolved,
+/// percent-decoded, each byte read as Latin-1.
+pub fn decoded(raw: &str) -> String {
+    percent_encoding::percent_decode_str(&remove_dot_segments(raw))
+        .map(char::from)
+        .collect()
+}
+
+/// The path Nova routes: [`decoded`], runs of `/` collapsed.
 pub fn routed(raw: &str) -> String {
-    let resolved = remove_dot_segments(raw);
-    let decoded = percent_encoding::percent_decode_str(&resolved).map(char::from);
-    let mut out = String::with_capacity(resolved.len());
-    for c in decoded {
+    let decoded = decoded(raw);
+    let mut out = String::with_capacity(decoded.len());
+    for c in decoded.chars() {
         if c == '/' && out.ends_with('/') {
             continue;
         }
@@ -80,5 +86,6 @@ mod tests {
         assert_eq!(routed("/images/%C3%A9%20"), "/images/\u{c3}\u{a9} ");
         assert_eq!(routed("/images/é/%A0"), "/images/\u{c3}\u{a9}/\u{a0}");
         assert_eq!(routed("/v2.1/images/.."), "/v2.1/");
+        assert_eq!(decoded("//images//x%2F%2F"), "//images//x//");
     }
 }

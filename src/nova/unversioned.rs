@@ -52,12 +52,26 @@ pub fn best_match(accept: &str) -> (Option<&'static str>, Option<String>) {
     (best.1, best.2)
 }
 
-/// Which version document a path outside the API prefixes is answered with.
-fn version_of(path: &str, accept_version: Option<&str>) -> Option<bool> {
+/// The `version` parameter of a `Content-Type` (`parse_options_header`: the
+/// last one counts).
+fn content_type_version(content_type: &str) -> Option<String> {
+    content_type
+        .split(';')
+        .skip(1)
+        .filter_map(|p| p.split_once('='))
+        .filter(|(k, _)| k.trim() == "version")
+        .map(|(_, v)| v.trim().trim_matches('"').to_string())
+        .last()
+}
+
+/// Which version document a path outside the API prefixes is answered with:
+/// by the path, else by the version a header names (urlmap's content-type
+/// strategy, then its accept strategy).
+fn version_of(path: &str, header_version: Option<&str>) -> Option<bool> {
     match path {
         "/v2" | "/v2/" => Some(true),
         "/v2.1" | "/v2.1/" => Some(false),
-        _ => match accept_version {
+        _ => match header_version {
             Some("2") => Some(true),
             Some("2.1") => Some(false),
             _ => None,
@@ -75,11 +89,27 @@ pub async fn answer(
 ) -> HttpResponse {
     let accept = req.headers().get(header::ACCEPT).and_then(|v| v.to_str().ok());
     let (mime, accept_version) = accept.map(best_match).unwrap_or((None, None));
+    let header_version = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(content_type_version)
+        .or(accept_version);
     let content_type = mime.unwrap_or(SUPPORTED[0]);
     let prefix = &state.settings.api.compute_link_prefix;
     let max = state.max_version;
     let default_host = req.app_config().host();
-    let Some(legacy) = version_of(path, accept_version.as_deref()) else {
+    let Some(legacy) = version_of(path, header_version.as_deref()) else {
+        // Picked by a header's version (one of no API), the versions
+        // application gets the path as the WSGI server passed it, runs of `/`
+        // kept; else as urlmap normalised it.
+        let decoded;
+        let path = if header_version.is_some() {
+            decoded = crate::edge::path::decoded(req.uri().path());
+            decoded.as_str()
+        } else {
+            path
+        };
         let meta = Meta::default();
         if let Err(e) = checked_body(req, payload, state).await {
             return e.into_response(req, &meta);
@@ -155,5 +185,14 @@ mod tests {
         assert_eq!(version_of("/images", Some("2.1")), Some(false));
         assert_eq!(version_of("/", Some("2")), Some(true));
         assert_eq!(version_of("/images", Some("2.55")), None);
+        assert_eq!(
+            content_type_version("application/json; version=2.1"),
+            Some("2.1".into())
+        );
+        assert_eq!(
+            content_type_version("application/json;version=2;version=\"3\""),
+            Some("3".into())
+        );
+        assert_eq!(content_type_version("application/json"), None);
     }
 }
