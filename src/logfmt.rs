@@ -52,32 +52,50 @@ pub fn shown_level(target: &str, level: Level, message: &str) -> Level {
 
 #[derive(Default)]
 struct Fields {
+    /// Only the message is wanted (the text format writes the rest itself).
+    message_only: bool,
     message: String,
     values: serde_json::Map<String, serde_json::Value>,
 }
 
 impl Visit for Fields {
     fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
-        self.put(field, serde_json::Value::from(format!("{value:?}")));
+        if self.wants(field) {
+            self.put(field, serde_json::Value::from(format!("{value:?}")));
+        }
     }
     fn record_str(&mut self, field: &Field, value: &str) {
-        self.put(field, value.into());
+        if self.wants(field) {
+            self.put(field, value.into());
+        }
     }
     fn record_u64(&mut self, field: &Field, value: u64) {
-        self.put(field, value.into());
+        if self.wants(field) {
+            self.put(field, value.into());
+        }
     }
     fn record_i64(&mut self, field: &Field, value: i64) {
-        self.put(field, value.into());
+        if self.wants(field) {
+            self.put(field, value.into());
+        }
     }
     fn record_bool(&mut self, field: &Field, value: bool) {
-        self.put(field, value.into());
+        if self.wants(field) {
+            self.put(field, value.into());
+        }
     }
     fn record_f64(&mut self, field: &Field, value: f64) {
-        self.put(field, value.into());
+        if self.wants(field) {
+            self.put(field, value.into());
+        }
     }
 }
 
 impl Fields {
+    fn wants(&self, field: &Field) -> bool {
+        !self.message_only || field.name() == "message"
+    }
+
     fn put(&mut self, field: &Field, value: serde_json::Value) {
         if field.name() == "message" {
             self.message = value.as_str().map(str::to_string).unwrap_or_else(|| value.to_string());
@@ -109,7 +127,12 @@ where
 {
     fn format_event(&self, ctx: &FmtContext<'_, S, N>, mut w: Writer<'_>, event: &Event<'_>) -> std::fmt::Result {
         let meta = event.metadata();
-        let mut fields = Fields::default();
+        // The text format needs only the message here (for its level); the
+        // fields are written by the field formatter.
+        let mut fields = Fields {
+            message_only: !self.json,
+            ..Fields::default()
+        };
         event.record(&mut fields);
         let level = shown_level(meta.target(), *meta.level(), &fields.message);
         let now = chrono::Utc::now();
@@ -126,7 +149,12 @@ where
             }
         }
         if !self.json {
-            write!(w, "{} {:>5} ", now.format("%Y-%m-%dT%H:%M:%S%.6fZ"), level.as_str())?;
+            write!(
+                w,
+                "{} {:>5} ",
+                now.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+                level.as_str()
+            )?;
             for (name, formatted) in &spans {
                 if formatted.is_empty() {
                     write!(w, "{name}:")?;

@@ -29,6 +29,7 @@ impl ImageBackend for EmbeddedStore {
         let catalog = self.catalog().await?;
         filters::select(
             &catalog.records,
+            &catalog.by_id,
             ctx,
             &query.filters,
             query.marker.as_deref(),

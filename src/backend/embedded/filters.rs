@@ -137,6 +137,7 @@ fn predicate(key: &str, value: &str) -> Result<Pred, BackendError> {
 /// order); only the selected images are copied.
 pub fn select(
     records: &[Record],
+    index: &std::collections::HashMap<String, usize>,
     ctx: &RequestContext,
     filters: &[(String, String)],
     marker: Option<&str>,
@@ -157,11 +158,16 @@ pub fn select(
     let has_visibility = filters.iter().any(|(k, _)| k == "visibility");
     let mut start = 0;
     // The marker only has to be an image the requester may see (not one the
-    // listing shows): paging continues after its place in the order.
+    // listing shows): paging continues after its place in the order, found
+    // through the index (a deep page costs no scan to its marker).
     if let Some(m) = marker {
-        let pos = records
-            .iter()
-            .position(|r| r.image.id == m && policy::can_see(&r.image, ctx, r.membership(&ctx.project_id)))
+        let pos = index
+            .get(m)
+            .copied()
+            .filter(|&i| {
+                let r = &records[i];
+                policy::can_see(&r.image, ctx, r.membership(&ctx.project_id))
+            })
             .ok_or_else(|| bad_marker(m))?;
         start = pos + 1;
     }
