@@ -173,6 +173,14 @@ pub struct Backends {
     /// Usage accounting and brownouts of the deprecated surfaces; the counts
     /// are kept in the embedded store's database.
     pub migration: migration::Migration,
+    /// The service's Keystone login the backend was built with: give it to
+    /// the authenticator ([`authenticator_with`]) so that one login serves both.
+    pub service_auth: Option<Arc<auth::service::ServiceAuth>>,
+}
+
+/// The authenticator of `settings`, sharing `backends`' service login.
+pub fn authenticator_with(settings: &config::Settings, backends: &Backends) -> Result<auth::Authenticator, String> {
+    auth::Authenticator::with_service(&settings.auth, backends.service_auth.clone())
 }
 
 /// The backend named by the settings: a Glance at `glance.url`, else the
@@ -203,6 +211,7 @@ pub async fn build_backend_with(
             backend: Arc::new(store.clone()),
             embedded: Some(store),
             migration,
+            service_auth: service,
         });
     }
     let url = match (&service, settings.glance_from_catalog()) {
@@ -212,6 +221,7 @@ pub async fn build_backend_with(
         _ => settings.glance.url.clone(),
     };
     let service_token = service
+        .clone()
         .filter(|_| settings.auth.send_service_user_token)
         .map(|s| s as Arc<dyn backend::glance::ServiceToken>);
     let glance = backend::glance::GlanceBackend::new(backend::glance::GlanceSettings {
@@ -227,5 +237,6 @@ pub async fn build_backend_with(
         backend: Arc::new(glance),
         embedded: None,
         migration: migration::Migration::new(settings, None)?,
+        service_auth: service,
     })
 }

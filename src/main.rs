@@ -179,8 +179,8 @@ fn main() -> std::process::ExitCode {
         let backends = nova_images_proxy::build_backend_with(&settings, service_auth.clone())
             .await
             .map_err(|e| std::io::Error::other(format!("image backend: {e}")))?;
-        let authenticator = nova_images_proxy::auth::Authenticator::with_service(&settings.auth, service_auth)
-            .map_err(std::io::Error::other)?;
+        let authenticator =
+            nova_images_proxy::authenticator_with(&settings, &backends).map_err(std::io::Error::other)?;
         tracing::info!(
             compute = %bind,
             image = image_bind.as_deref().unwrap_or("(none)"),

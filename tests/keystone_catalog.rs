@@ -6,7 +6,8 @@
 //! `X-Service-Token` (`auth.send_service_user_token`), a service user and
 //! project in different domains (by name and by id), the identity endpoint
 //! taken from the catalog (`auth.interface`, `auth.region_name`), and the
-//! refusal to start when the catalog has no Glance.
+//! refusal to start when the catalog has no Glance (service tokens clients
+//! send, and renewing the service's own: `tests/service_tokens.rs`).
 //!
 //! Each test registers what it needs under names and regions of its own
 //! (`nip-<uuid>`), and removes it when it ends: the shared Keystone's other
@@ -118,32 +119,6 @@ async fn service_user_in_own_domain(admin: &Admin, name: &str) -> (String, Strin
     (user, password, domain_name, domain)
 }
 
-async fn member_token(url: &str) -> String {
-    support::password_token(
-        url,
-        "Default",
-        &support::keystone_var("MEMBER_USER"),
-        &support::keystone_var("MEMBER_PASSWORD"),
-        &support::keystone_var("DEMO_PROJECT"),
-    )
-    .await
-    .0
-}
-
-async fn get(url: &str, token: &str) -> (u16, Value) {
-    let r = support::client()
-        .get(url)
-        .header("X-Auth-Token", token)
-        .send()
-        .await
-        .unwrap();
-    let status = r.status().as_u16();
-    (
-        status,
-        serde_json::from_slice(&r.bytes().await.unwrap()).unwrap_or(Value::Null),
-    )
-}
-
 #[actix_web::test]
 async fn glance_is_found_in_the_catalog_and_gets_the_service_token() {
     let Some(ks) = support::keystone_url() else { return };
@@ -182,7 +157,7 @@ async fn glance_is_found_in_the_catalog_and_gets_the_service_token() {
         .await;
     let (user, password, domain_name, domain_id) = service_user_in_own_domain(&admin, &name).await;
 
-    let member = member_token(&ks).await;
+    let member = support::member_token(&ks).await;
     let body = json!({"name": name, "disk_format": "raw", "container_format": "bare"});
     let id = support::create_image_as(&support::client(), &glance, Some(&member), &body).await;
 
@@ -202,10 +177,10 @@ async fn glance_is_found_in_the_catalog_and_gets_the_service_token() {
         ("NOVA_IMAGES_PROXY__GLANCE__REGION_NAME", region.as_str()),
     ];
     let proc = support::process::spawn(&[], &env, &dir.path().join("service.log"));
-    let (status, body) = get(&format!("{}/v2.1/images/{id}", proc.compute), &member).await;
+    let (status, body) = support::get_as(&format!("{}/v2.1/images/{id}", proc.compute), &member).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["image"]["name"], json!(name));
-    let (status, body) = get(&format!("{}/v2.1/images/detail", proc.compute), &member).await;
+    let (status, body) = support::get_as(&format!("{}/v2.1/images/detail", proc.compute), &member).await;
     assert_eq!(status, 200, "{body}");
     let log = proc.log_text();
     assert!(
@@ -284,7 +259,7 @@ async fn glance_is_found_in_the_catalog_and_gets_the_service_token() {
         ("glance.valid_interfaces", "public"),
     ]));
     internal.clear();
-    let (status, body) = get(&format!("{}/v2.1/images/{id}", svc.base), &member).await;
+    let (status, body) = support::get_as(&format!("{}/v2.1/images/{id}", svc.base), &member).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(internal.count(), 0);
     let seen = public.seen();
@@ -334,60 +309,4 @@ fn no_glance_in_the_catalog_refuses_to_start() {
         let needles: Vec<&str> = needles.iter().map(String::as_str).collect();
         support::process::assert_refused(&support::process::refused(&[], &env, None), code, &needles);
     }
-}
-
-#[actix_web::test]
-async fn service_tokens_clients_send_are_checked_as_keystonemiddleware_checks_them() {
-    let Some(ks) = support::keystone_url() else { return };
-    let member = member_token(&ks).await;
-    let (service, _) = support::password_token(
-        &ks,
-        "Default",
-        &support::keystone_var("SERVICE_USER"),
-        &support::keystone_var("SERVICE_PASSWORD"),
-        &support::keystone_var("SERVICE_PROJECT"),
-    )
-    .await;
-    let start = |more: &[(&str, &str)]| {
-        let mut pairs = vec![("auth.strategy", "keystone"), ("auth.keystone_url", ks.as_str())];
-        pairs.extend_from_slice(more);
-        support::start_on(&support::Backend::Embedded, &pairs)
-    };
-    let answer = |svc: &support::Service, service_token: &str| {
-        let url = format!("{}/v2.1/images", svc.base);
-        let (member, service_token) = (member.clone(), service_token.to_string());
-        async move {
-            let r = support::client()
-                .get(url)
-                .header("X-Auth-Token", member)
-                .header("X-Service-Token", service_token)
-                .send()
-                .await
-                .unwrap();
-            (r.status().as_u16(), r.headers().contains_key("www-authenticate"))
-        }
-    };
-    let svc = start(&[]);
-    // A service token with the service role; an empty header is no token.
-    assert_eq!(answer(&svc, &service).await, (200, false));
-    assert_eq!(answer(&svc, "").await, (200, false));
-    // Not a token, or a token without a service role: keystonemiddleware's 401.
-    assert_eq!(answer(&svc, "garbage").await, (401, true));
-    assert_eq!(answer(&svc, &member).await, (401, true));
-    // The role check is off, or names the member's role.
-    let svc = start(&[("auth.service_token_roles_required", "false")]);
-    assert_eq!(answer(&svc, &member).await, (200, false));
-    assert_eq!(answer(&svc, "garbage").await, (401, true));
-    let svc = start(&[("auth.service_token_roles", "admin, member")]);
-    assert_eq!(answer(&svc, &member).await, (200, false));
-    // noauth2 has no auth_token filter: nothing is checked.
-    let svc = support::start_on(&support::Backend::Embedded, &[]);
-    let r = support::client()
-        .get(format!("{}/v2.1/images", svc.base))
-        .header("X-Auth-Token", support::TOKEN)
-        .header("X-Service-Token", "garbage")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status().as_u16(), 200);
 }

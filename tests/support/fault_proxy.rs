@@ -30,6 +30,9 @@ pub enum Fault {
     Unavailable,
     /// Close the connection without an answer for the next `n` requests.
     Reset,
+    /// Answer 401 to the next `n` requests (counted down), as Glance's
+    /// auth_token filter answers a token it refuses, then pass through.
+    Unauthorized,
     /// Answer 500 to every request.
     ServerError,
     /// Accept every connection and read the request, never answer (until the
@@ -205,7 +208,7 @@ fn handle(mut client: TcpStream, upstream: &str, fault: &Mutex<(Fault, usize)>, 
                 }
                 kind
             }
-            (kind @ (Fault::Unavailable | Fault::Reset), n) if n > 0 => {
+            (kind @ (Fault::Unavailable | Fault::Reset | Fault::Unauthorized), n) if n > 0 => {
                 f.1 -= 1;
                 kind
             }
@@ -220,6 +223,9 @@ fn handle(mut client: TcpStream, upstream: &str, fault: &Mutex<(Fault, usize)>, 
         }
         Fault::ServerError => {
             let _ = client.write_all(&status_answer(500));
+        }
+        Fault::Unauthorized => {
+            let _ = client.write_all(&status_answer(401));
         }
         Fault::Hang => {
             let since = Instant::now();

@@ -168,7 +168,7 @@ impl Drop for Service {
 /// as the binary builds it (`nova_images_proxy::server`, with its limits).
 pub fn start(settings: Settings) -> Service {
     serve(settings, |settings, backends, listener| {
-        let auth = nova_images_proxy::authenticator(settings).expect("authenticator");
+        let auth = nova_images_proxy::authenticator_with(settings, &backends).expect("authenticator");
         let state = nova_images_proxy::nova_state(settings.clone(), &backends, auth);
         nova_images_proxy::server::compute(settings, state, listener)
     })
@@ -219,7 +219,7 @@ pub fn client() -> reqwest::Client {
 /// with `settings` on 127.0.0.1:<free port>.
 pub fn start_image_listener(settings: Settings) -> Service {
     serve(settings, |settings, backends, listener| {
-        let auth = nova_images_proxy::authenticator(settings).expect("authenticator");
+        let auth = nova_images_proxy::authenticator_with(settings, &backends).expect("authenticator");
         let state = nova_images_proxy::image_state(settings, &backends, auth);
         nova_images_proxy::server::image(settings, state, listener)
     })
@@ -352,4 +352,27 @@ pub fn keystone_url() -> Option<String> {
             None
         }
     }
+}
+
+/// A token of the `member` user of the test run's Keystone at `url`, for `demo`.
+pub async fn member_token(url: &str) -> String {
+    password_token(
+        url,
+        "Default",
+        &keystone_var("MEMBER_USER"),
+        &keystone_var("MEMBER_PASSWORD"),
+        &keystone_var("DEMO_PROJECT"),
+    )
+    .await
+    .0
+}
+
+/// `GET url` with `token`: the status and the JSON body (`Null` when it is not JSON).
+pub async fn get_as(url: &str, token: &str) -> (u16, serde_json::Value) {
+    let r = client().get(url).header("X-Auth-Token", token).send().await.unwrap();
+    let status = r.status().as_u16();
+    (
+        status,
+        serde_json::from_slice(&r.bytes().await.unwrap()).unwrap_or(serde_json::Value::Null),
+    )
 }
