@@ -170,7 +170,7 @@ def report(res):
                     k, n1, n0, b / a, 'met' if b / a <= 1.2 else 'NOT met'))
     for n, rec in emb:
         if empty:
-            per = (rec['rss_after_kib'] - empty) * 1024 / n
+            per = (rec['rss_idle_kib'] - empty) * 1024 / n   # both just started, before any query
             out.append('* embedded RSS per image beyond the empty store, %d images: **%.0f B** (target ≤ 1 KiB: %s)'
                        % (n, per, 'met' if per <= 1024 else 'NOT met'))
         st = rec.get('startup', {}).get('median_ms')
