@@ -14,6 +14,18 @@ use tokio::time::Instant;
 /// itself ran out of time (so that a write that landed can still be told).
 pub(super) const RESOLVE_GRACE: Duration = Duration::from_millis(500);
 
+/// A property write as its PATCH was sent: by whom, to which image, the
+/// extra properties it read (`before`) and those it meant to leave
+/// (`after`), the image schema's base attributes, and when its answer is due.
+pub(super) struct Sent<'a> {
+    pub ctx: &'a RequestContext,
+    pub id: &'a str,
+    pub before: &'a Map<String, Value>,
+    pub after: &'a Map<String, Value>,
+    pub base: &'a HashSet<String>,
+    pub deadline: Instant,
+}
+
 impl GlanceBackend {
     /// The quota was checked against the image as read; another replica may
     /// have added keys since. If what Glance saved (the whole state after the
@@ -22,45 +34,40 @@ impl GlanceBackend {
     /// be refused, but the quota holds. If Glance refuses the undo, the write
     /// stands (and so says the answer); if the undo's answer is lost, nobody
     /// can tell.
-    #[allow(clippy::too_many_arguments)]
     pub(super) async fn undo_if_over_quota(
         &self,
-        ctx: &RequestContext,
-        id: &str,
-        before: &Map<String, Value>,
-        after: &Map<String, Value>,
+        sent: &Sent<'_>,
         saved: Image,
         max: Option<usize>,
-        base: &HashSet<String>,
-        deadline: Instant,
     ) -> BackendResult<Image> {
         let Some(max) = max else { return Ok(saved) };
         if saved.properties.len() <= max {
             return Ok(saved);
         }
-        let undo: Vec<Value> = after
+        let undo: Vec<Value> = sent
+            .after
             .iter()
-            .filter(|(k, v)| !before.contains_key(*k) && saved.properties.get(*k) == Some(v))
+            .filter(|(k, v)| !sent.before.contains_key(*k) && saved.properties.get(*k) == Some(v))
             .map(|(k, _)| json!({"op": "remove", "path": json_pointer(k)}))
             .collect();
         if undo.is_empty() {
             return Ok(saved);
         }
-        match self.patch(ctx, id, &undo, base, deadline).await {
+        match self.patch(sent.ctx, sent.id, &undo, sent.base, sent.deadline).await {
             Ok(_) => {
                 tracing::info!(
-                    image = id,
+                    image = sent.id,
                     keys = undo.len(),
                     "over the quota after another write; undone"
                 );
                 Err(BackendError::QuotaExceeded)
             }
             Err(Patched::No(e)) => {
-                tracing::warn!(image = id, error = %e, "over the quota after another write; cannot undo");
+                tracing::warn!(image = sent.id, error = %e, "over the quota after another write; cannot undo");
                 Ok(saved)
             }
             Err(Patched::Unknown(e)) => {
-                tracing::error!(image = id, error = %e, "over the quota after another write; the undo's outcome is unknown");
+                tracing::error!(image = sent.id, error = %e, "over the quota after another write; the undo's outcome is unknown");
                 Err(BackendError::OutcomeUnknown {
                     timed_out: matches!(e, BackendError::Timeout),
                 })
@@ -73,23 +80,14 @@ impl GlanceBackend {
     /// landed and its answer is the image as read; if not, `fault` stands;
     /// if the image cannot be read (by the deadline, or shortly after it when
     /// the PATCH took all the time), nobody can tell.
-    #[allow(clippy::too_many_arguments)]
-    pub(super) async fn resolve(
-        &self,
-        ctx: &RequestContext,
-        id: &str,
-        before: &Map<String, Value>,
-        after: &Map<String, Value>,
-        base: &HashSet<String>,
-        fault: BackendError,
-        deadline: Instant,
-    ) -> BackendResult<Image> {
-        let deadline = deadline.max(Instant::now() + RESOLVE_GRACE);
+    pub(super) async fn resolve(&self, sent: &Sent<'_>, fault: BackendError) -> BackendResult<Image> {
+        let id = sent.id;
+        let deadline = sent.deadline.max(Instant::now() + RESOLVE_GRACE);
         let reread = within(deadline, async {
-            image_from_glance(self.get_raw(ctx, id, deadline).await?, base)
+            image_from_glance(self.get_raw(sent.ctx, id, deadline).await?, sent.base)
         });
         match reread.await {
-            Ok(image) if landed(before, after, &image.properties) => {
+            Ok(image) if landed(sent.before, sent.after, &image.properties) => {
                 tracing::warn!(image = id, error = %fault, "a write's answer was lost; the image read back shows it applied");
                 Ok(image)
             }

@@ -3,7 +3,7 @@
 //! PATCH for all those with the same token), and the JSON-patch operations
 //! that touch only the keys a write names.
 
-use super::outcome::{Patched, RESOLVE_GRACE};
+use super::outcome::{Patched, Sent, RESOLVE_GRACE};
 use super::{image_from_glance, within, GlanceBackend};
 use crate::backend::{BackendError, BackendResult, Image, PropertyChange, Refusal, RequestContext};
 use serde_json::{json, Map, Value};
@@ -183,11 +183,16 @@ impl GlanceBackend {
             "property writes combined into one PATCH"
         );
         let max = included.iter().filter_map(|p| p.max_properties).min();
+        let sent = Sent {
+            ctx: &ctx,
+            id,
+            before: &current.properties,
+            after: &state,
+            base: &base,
+            deadline,
+        };
         let outcome = match self.patch(&ctx, id, &ops, &base, deadline).await {
-            Ok(saved) => {
-                self.undo_if_over_quota(&ctx, id, &current.properties, &state, saved, max, &base, deadline)
-                    .await
-            }
+            Ok(saved) => self.undo_if_over_quota(&sent, saved, max).await,
             Err(Patched::No(BackendError::Refused(_))) => {
                 for p in included {
                     let r = self.write_once(&p.ctx, id, &p.change, p.max_properties, deadline).await;
@@ -198,10 +203,7 @@ impl GlanceBackend {
             Err(Patched::No(e)) => Err(e),
             // Glance applies a patch whole or not at all: the combined change
             // is there or it is not.
-            Err(Patched::Unknown(e)) => {
-                self.resolve(&ctx, id, &current.properties, &state, &base, e, deadline)
-                    .await
-            }
+            Err(Patched::Unknown(e)) => self.resolve(&sent, e).await,
         };
         for p in included {
             if let Ok(saved) = &outcome {
@@ -236,6 +238,14 @@ impl GlanceBackend {
             if ops.is_empty() {
                 return Ok(current);
             }
+            let sent = Sent {
+                ctx,
+                id,
+                before: &current.properties,
+                after: &expected,
+                base: &base,
+                deadline,
+            };
             match self.patch(ctx, id, &ops, &base, deadline).await {
                 // Another replica changed the collection between the read and
                 // the PATCH: what Glance saved (the whole state after the
@@ -245,10 +255,7 @@ impl GlanceBackend {
                     current = saved;
                 }
                 Ok(saved) => {
-                    let before = current.properties.clone();
-                    let saved = self
-                        .undo_if_over_quota(ctx, id, &before, &expected, saved, max_properties, &base, deadline)
-                        .await?;
+                    let saved = self.undo_if_over_quota(&sent, saved, max_properties).await?;
                     warn_if_differs(id, change, &saved);
                     return Ok(saved);
                 }
@@ -273,11 +280,7 @@ impl GlanceBackend {
                     current = image_from_glance(raw, &base)?;
                 }
                 Err(Patched::No(e)) => return Err(e),
-                Err(Patched::Unknown(e)) => {
-                    return self
-                        .resolve(ctx, id, &current.properties, &expected, &base, e, deadline)
-                        .await
-                }
+                Err(Patched::Unknown(e)) => return self.resolve(&sent, e).await,
             }
         }
         Err(BackendError::Internal("no attempt made".into()))
