@@ -3,9 +3,10 @@
 //! `members.rs`), bounded by the backend's deadline.
 
 use super::{check_id, image_from_glance, within, GlanceBackend, PendingWrite};
+use crate::backend::embedded::NewImage;
 use crate::backend::{
-    BackendError, BackendResult, ByteRange, Image, ImageBackend, ImageData, ListOptions, ListQuery, PropertyChange,
-    RequestContext,
+    BackendError, BackendResult, ByteRange, Image, ImageBackend, ImageData, ListOptions, ListQuery, Member, PatchOp,
+    PropertyChange, RequestContext, UploadStream,
 };
 use async_trait::async_trait;
 
@@ -90,32 +91,23 @@ impl ImageBackend for GlanceBackend {
         self.delete_url(ctx, &self.image_url(id)).await
     }
 
-    async fn create_image(
-        &self,
-        ctx: &RequestContext,
-        new: crate::backend::embedded::NewImage,
-    ) -> BackendResult<Image> {
+    async fn create_image(&self, ctx: &RequestContext, new: NewImage) -> BackendResult<Image> {
         self.create_v2(ctx, new).await
     }
 
-    async fn upload(&self, ctx: &RequestContext, id: &str, body: crate::backend::UploadStream) -> BackendResult<Image> {
+    async fn upload(&self, ctx: &RequestContext, id: &str, body: UploadStream) -> BackendResult<Image> {
         self.upload_v2(ctx, id, body).await
     }
 
-    async fn patch_image(
-        &self,
-        ctx: &RequestContext,
-        id: &str,
-        ops: Vec<crate::backend::PatchOp>,
-    ) -> BackendResult<Image> {
+    async fn patch_image(&self, ctx: &RequestContext, id: &str, ops: Vec<PatchOp>) -> BackendResult<Image> {
         self.patch_v2(ctx, id, ops).await
     }
 
-    async fn members(&self, ctx: &RequestContext, id: &str) -> BackendResult<Vec<crate::backend::Member>> {
+    async fn members(&self, ctx: &RequestContext, id: &str) -> BackendResult<Vec<Member>> {
         self.members_v2(ctx, id).await
     }
 
-    async fn add_member(&self, ctx: &RequestContext, id: &str, member: &str) -> BackendResult<crate::backend::Member> {
+    async fn add_member(&self, ctx: &RequestContext, id: &str, member: &str) -> BackendResult<Member> {
         self.add_member_v2(ctx, id, member).await
     }
 
