@@ -14,18 +14,7 @@
 
 use super::fault::Fault;
 use crate::backend::GLANCE_BASE_PROPERTIES;
-use crate::edge::pyjson::py_repr_str;
-
-/// Python's `str.isspace()` for one character: Unicode white space plus the
-/// four ASCII separators (U+001C..U+001F) that Rust does not count.
-fn py_isspace(c: char) -> bool {
-    c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c)
-}
-
-/// Python's `key.strip()`.
-pub fn py_strip(key: &str) -> &str {
-    key.trim_matches(py_isspace)
-}
+use crate::edge::pyjson::{py_repr_str, py_strip};
 
 /// Why `key` cannot be written as an extra property, if it cannot.
 fn refusal(key: &str) -> Option<String> {
