@@ -69,16 +69,6 @@ fn stop(mut r: Running) {
     assert!(status.success(), "exit {status}");
 }
 
-async fn usage(metrics: &str) -> Value {
-    let r = support::client()
-        .get(format!("http://{metrics}/usage"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    serde_json::from_slice(&r.bytes().await.unwrap()).unwrap()
-}
-
 /// `(surface, endpoint, project, user, client, microversion) → count` of a report.
 fn rows(report: &Value) -> Vec<(String, u64)> {
     let mut rows: Vec<(String, u64)> = report["callers"]
@@ -196,7 +186,7 @@ async fn real_clients_appear_in_usage_the_cli_and_metrics_and_survive_a_restart(
         e.sort();
         e
     };
-    let report = usage(&svc.metrics).await;
+    let report = support::usage_report(&svc.metrics).await;
     assert_eq!(rows(&report), expected);
     assert_eq!(report["evictions"], 0);
     let first = &report["callers"][0];
@@ -244,9 +234,9 @@ async fn real_clients_appear_in_usage_the_cli_and_metrics_and_survive_a_restart(
     // A graceful restart keeps the counts (embedded store), and counting goes on.
     stop(svc);
     let svc = start(data.path(), &[], "usage-clients-restarted.log");
-    assert_eq!(rows(&usage(&svc.metrics).await), expected);
+    assert_eq!(rows(&support::usage_report(&svc.metrics).await), expected);
     client(&v1, "glanceclient-v1", &svc.proc.image, "carol:v1project", &id);
-    let again = rows(&usage(&svc.metrics).await);
+    let again = rows(&support::usage_report(&svc.metrics).await);
     assert!(again.contains(&(
         "glance_v1 v1.images.meta v1project carol python-glanceclient -".to_string(),
         2
@@ -272,7 +262,7 @@ async fn the_cap_evicts_the_least_recently_seen_and_counts_evictions() {
     for p in ["p1", "p2", "p3", "p1", "p4", "p5"] {
         assert_eq!(call(p).await.unwrap().status(), 200);
     }
-    let report = usage(&svc.metrics).await;
+    let report = support::usage_report(&svc.metrics).await;
     let projects: Vec<&str> = report["callers"]
         .as_array()
         .unwrap()
@@ -290,7 +280,7 @@ async fn the_cap_evicts_the_least_recently_seen_and_counts_evictions() {
         &[("NOVA_IMAGES_PROXY__USAGE__MAX_ENTRIES", "3")],
         "usage-cap-restarted.log",
     );
-    let report = usage(&svc.metrics).await;
+    let report = support::usage_report(&svc.metrics).await;
     assert_eq!(report["evictions"], 2);
     assert_eq!(report["entries"], 3);
     stop(svc);

@@ -55,16 +55,6 @@ async fn call(base: &str, path: &str, user_agent: &str) -> u16 {
         .as_u16()
 }
 
-async fn usage(metrics: &str) -> Value {
-    let r = support::client()
-        .get(format!("http://{metrics}/usage"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    serde_json::from_slice(&r.bytes().await.unwrap()).unwrap()
-}
-
 /// `"surface endpoint client" → count` of a report (project and user are the
 /// test token's throughout).
 fn rows(report: &Value) -> Vec<(String, u64)> {
@@ -140,7 +130,10 @@ async fn each_replica_counts_its_own_callers_and_the_cli_merges_them() {
     // Not a deprecated call: never counted.
     assert_eq!(call(&b.proc.compute, "/v2.1", "curl/8.5.0").await, 200);
 
-    let (ra, rb) = (usage(&a.metrics).await, usage(&b.metrics).await);
+    let (ra, rb) = (
+        support::usage_report(&a.metrics).await,
+        support::usage_report(&b.metrics).await,
+    );
     assert_eq!(
         rows(&ra),
         rows_of(&[

@@ -201,6 +201,13 @@ where
 }
 
 /// The exposition of the metrics listener at `addr` (`host:port`).
+/// The JSON `/usage` report of the metrics listener at `addr` (a 200 asserted).
+pub async fn usage_report(addr: &str) -> serde_json::Value {
+    let r = client().get(format!("http://{addr}/usage")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    serde_json::from_slice(&r.bytes().await.unwrap()).unwrap()
+}
+
 pub async fn metrics_text(client: &reqwest::Client, addr: &str) -> String {
     let r = client
         .get(format!("http://{addr}/metrics"))
