@@ -72,7 +72,7 @@ def main():
     ap.add_argument('--conns', default='', help='concurrency levels (default 1,16,64; downloads 1,8,64)')
     ap.add_argument('--cases', default=','.join(CASES), help='cases to run (default all: %s)' % ','.join(CASES))
     ap.add_argument('--no-nova', action='store_true', help='do not start real Nova 34')
-    ap.add_argument('--ab-rounds', type=int, default=3, help='rounds of each overhead A/B pair (default 3)')
+    ap.add_argument('--ab-rounds', type=int, default=5, help='rounds of each overhead A/B pair (default 5)')
     ap.add_argument('--scale', action='store_true', help='measure how cost grows with the catalogue instead')
     ap.add_argument('--scale-levels', default='1000,10000,100000', help='embedded store sizes for --scale')
     ap.add_argument('--scale-glance', type=int, default=10000, help='Glance catalogue size for --scale (0: none)')

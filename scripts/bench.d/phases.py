@@ -201,19 +201,25 @@ def run_matrix(res, work, reqs, duration, warmup, conns, glance_log, front_logs)
 
 def run_ab(res, work, ab, duration, warmup, rounds, glance_log):
     """The overhead pairs: each variant's show and detail-20 at c16 and c64, `rounds` times, in rotating order
-    so that drift on the machine reaches every variant alike; the median of each is compared."""
+    so that drift on the machine reaches every variant alike; the median of each is compared: the service's
+    CPU per request (what the setting costs) and the throughput (which wrk's share of the 2 cores also moves)."""
     names = list(ab)
     for case in [c for c in AB_CASES if c in res['cases']]:
         for c in (16, 64):
             got = {n: [] for n in names}
+            cpu = {n: [] for n in names}
             for r in range(rounds):
                 order = names[r % len(names):] + names[:r % len(names)]
                 for n in order:
                     req = requests_for('svc-embedded', ab[n]['url'], None)[case]
                     rec = measure(res, work, n, case, c, req, duration, warmup, ab, glance_log, {})
                     got[n].append(rec.get('rps') or 0)
-                    log('A/B %-9s c%-2d %-11s round %d: %s' % (case, c, n, r + 1, cell(rec, case)))
-            res['ab'].append({'case': case, 'conns': c, 'rps': got})
+                    spent = rec.get('cpu_s', {}).get(n)
+                    if rec.get('requests') and spent is not None:
+                        cpu[n].append(1e6 * spent / rec['requests'])
+                    log('A/B %-9s c%-2d %-11s round %d: %s, %s µs CPU per request'
+                        % (case, c, n, r + 1, cell(rec, case), '%.1f' % cpu[n][-1] if cpu[n] else '?'))
+            res['ab'].append({'case': case, 'conns': c, 'rps': got, 'cpu_us_per_request': cpu})
 
 
 def run_cpu_per_mib(res, v1):

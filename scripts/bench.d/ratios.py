@@ -66,12 +66,21 @@ def ratio_lines(res):
                              ms <= 0.3))
     for ab in res.get('ab', []):
         med = {k: statistics.median(v) for k, v in ab['rps'].items() if v}
-        base = med.get('emb-base')
-        for name, what in (('emb-metrics', 'metrics on ÷ off'), ('emb-nousage', 'usage accounting off ÷ on')):
+        cpu = {k: statistics.median(v) for k, v in ab.get('cpu_us_per_request', {}).items() if v}
+        base, cbase = med.get('emb-base'), cpu.get('emb-base')
+        # metrics cost when on; usage accounting when on, i.e. the defaults against usage off
+        for name, what, on, off in (('emb-metrics', 'metrics on vs off', 'emb-metrics', 'emb-base'),
+                                    ('emb-nousage', 'usage accounting on vs off', 'emb-base', 'emb-nousage')):
             if not base or not med.get(name):
                 continue
-            r = med[name] / base
-            out.append(_line('%s, embedded %s, c%d (median of %d rounds)' % (what, ab['case'], ab['conns'],
-                                                                            len(ab['rps'][name])),
-                             '%.3f (%.0f vs %.0f req/s)' % (r, med[name], base), 'within 3 %', abs(r - 1) <= 0.03))
+            tput = med[on] / med[off] - 1
+            title = '%s, embedded %s, c%d (median of %d rounds)' % (what, ab['case'], ab['conns'],
+                                                                    len(ab['rps'][name]))
+            if cbase and cpu.get(name):
+                extra = cpu[on] / cpu[off] - 1
+                out.append(_line(title, '%+.1f %% CPU per request (%.1f vs %.1f µs), throughput %+.1f %%'
+                                 % (100 * extra, cpu[on], cpu[off], 100 * tput), 'within 3 %', extra <= 0.03))
+            else:
+                out.append(_line(title, 'throughput %+.1f %% (%.0f vs %.0f req/s)' % (100 * tput, med[on], med[off]),
+                                 'within 3 %', abs(tput) <= 0.03))
     return out
