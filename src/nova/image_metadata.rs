@@ -16,10 +16,16 @@ async fn image(call: &Call<'_>, id: &str) -> Result<crate::backend::Image, Fault
 
 pub async fn index(call: &Call<'_>, id: &str) -> Result<Reply, Fault> {
     let image = image(call, id).await?;
-    Ok(Reply::Json(
-        StatusCode::OK,
-        json!({"metadata": views::metadata(&image)}),
-    ))
+    let body = MetadataIndex {
+        metadata: views::MetadataView(&image.properties),
+    };
+    Ok(Reply::Body(StatusCode::OK, crate::edge::pyjson::to_vec(&body)))
+}
+
+/// `{"metadata": {...}}`, written straight from the image.
+#[derive(serde::Serialize)]
+struct MetadataIndex<'a> {
+    metadata: views::MetadataView<'a>,
 }
 
 pub async fn show(call: &Call<'_>, id: &str, key: &str) -> Result<Reply, Fault> {

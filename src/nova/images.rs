@@ -3,8 +3,9 @@
 
 use super::error::{from_backend, Op};
 use super::{fault::Fault, query, views, Call, Reply};
+use crate::edge::pyjson;
 use actix_web::http::StatusCode;
-use serde_json::{json, Map, Value};
+use serde::Serialize;
 
 pub async fn index(call: &Call<'_>, detail: bool) -> Result<Reply, Fault> {
     let params = query::validate(call.params.clone())?;
@@ -13,18 +14,7 @@ pub async fn index(call: &Call<'_>, detail: bool) -> Result<Reply, Fault> {
         Ok(images) => images,
         Err(e) => return Err(from_backend(&e, Op::List)),
     };
-    let items: Vec<Value> = images
-        .iter()
-        .map(|img| {
-            if detail {
-                views::detail(img, &call.links)
-            } else {
-                views::basic(img, &call.links)
-            }
-        })
-        .collect();
-    let mut out = Map::new();
-    out.insert("images".into(), Value::Array(items));
+    let mut next = None;
     if let Some(last) = images.last() {
         if query::wants_next_link(&params, images.len(), call.state.settings.api.max_limit) {
             let collection = if detail { "images/detail" } else { "images" };
@@ -33,17 +23,52 @@ pub async fn index(call: &Call<'_>, detail: bool) -> Result<Reply, Fault> {
                 views::url_join(&[&call.links.app_url, &call.links.project_id, collection]),
                 query::next_query(&params, &last.id)
             );
-            out.insert("images_links".into(), json!([{"rel": "next", "href": href}]));
+            next = Some([NextLink { rel: "next", href }]);
         }
     }
-    Ok(Reply::Json(StatusCode::OK, Value::Object(out)))
+    // Written straight from the images, key order as Nova's dict.
+    let body = if detail {
+        let items: Vec<_> = images.iter().map(|img| views::detail(img, &call.links)).collect();
+        pyjson::to_vec(&Index {
+            images: items,
+            images_links: next,
+        })
+    } else {
+        let items: Vec<_> = images.iter().map(|img| views::basic(img, &call.links)).collect();
+        pyjson::to_vec(&Index {
+            images: items,
+            images_links: next,
+        })
+    };
+    Ok(Reply::Body(StatusCode::OK, body))
+}
+
+/// `{"images": [...], ["images_links": [next]]}`.
+#[derive(Serialize)]
+struct Index<T> {
+    images: Vec<T>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    images_links: Option<[NextLink; 1]>,
+}
+
+#[derive(Serialize)]
+struct NextLink {
+    rel: &'static str,
+    href: String,
+}
+
+#[derive(Serialize)]
+struct Show<'a> {
+    image: views::DetailView<'a>,
 }
 
 pub async fn show(call: &Call<'_>, id: &str) -> Result<Reply, Fault> {
     match call.state.backend.get(&call.ctx, id).await {
-        Ok(image) => Ok(Reply::Json(
+        Ok(image) => Ok(Reply::Body(
             StatusCode::OK,
-            json!({"image": views::detail(&image, &call.links)}),
+            pyjson::to_vec(&Show {
+                image: views::detail(&image, &call.links),
+            }),
         )),
         Err(e) => Err(from_backend(&e, Op::Show(id))),
     }

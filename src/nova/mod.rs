@@ -73,6 +73,8 @@ impl NovaState {
 /// A successful answer of a handler.
 pub enum Reply {
     Json(StatusCode, serde_json::Value),
+    /// A body already written as `json.dumps` writes it.
+    Body(StatusCode, Vec<u8>),
     NoContent,
 }
 

@@ -157,6 +157,7 @@ async fn dispatch(endpoint: &Endpoint, call: &Call<'_>, app_url: &str) -> Result
 fn view(reply: Reply, meta: &Meta, content_type: &str) -> HttpResponse {
     match reply {
         Reply::Json(status, value) => finish(status, meta, content_type, crate::edge::pyjson::to_vec(&value)),
+        Reply::Body(status, bytes) => finish(status, meta, content_type, bytes),
         Reply::NoContent => finish(StatusCode::NO_CONTENT, meta, content_type, Vec::new()),
     }
 }

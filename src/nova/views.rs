@@ -2,7 +2,9 @@
 //! (`nova/api/openstack/compute/views/images.py`). No I/O.
 
 use crate::backend::Image;
-use serde_json::{json, Map, Value};
+use serde::ser::{SerializeMap, Serializer};
+use serde::Serialize;
+use serde_json::{Map, Value};
 
 /// Where links point, worked out once per request.
 #[derive(Clone, Debug)]
@@ -28,12 +30,31 @@ impl Links {
         url_join(&[&self.bookmark_url, &self.project_id, collection, id])
     }
 
-    fn image_links(&self, id: &str) -> Value {
-        json!([
-            {"rel": "self", "href": self.href("images", id)},
-            {"rel": "bookmark", "href": self.bookmark("images", id)},
-            {"rel": "alternate", "type": "application/vnd.openstack.image", "href": format!("{}/images/{}", self.glance_url, id)},
-        ])
+    fn image_links(&self, id: &str) -> [LinkView; 3] {
+        [
+            LinkView::new("self", self.href("images", id)),
+            LinkView::new("bookmark", self.bookmark("images", id)),
+            LinkView {
+                rel: "alternate",
+                kind: Some("application/vnd.openstack.image"),
+                href: format!("{}/images/{}", self.glance_url, id),
+            },
+        ]
+    }
+}
+
+/// One entry of a `links` list: `{"rel", ["type",] "href"}`.
+#[derive(Serialize)]
+pub struct LinkView {
+    rel: &'static str,
+    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
+    kind: Option<&'static str>,
+    href: String,
+}
+
+impl LinkView {
+    fn new(rel: &'static str, href: String) -> LinkView {
+        LinkView { rel, kind: None, href }
     }
 }
 
@@ -49,17 +70,38 @@ pub fn status_and_progress(glance_status: &str) -> (&'static str, u8) {
     }
 }
 
-/// Nova's `utils.isotime(parse_isotime(t))`: seconds precision, `Z` for UTC.
-pub fn format_date(glance_time: &str) -> Value {
+/// Nova's `utils.isotime(parse_isotime(t))`: seconds precision, `Z` for UTC;
+/// `None` (JSON `null`) for no time.
+pub fn format_date(glance_time: &str) -> Option<String> {
+    use chrono::{Datelike, Timelike};
     if glance_time.is_empty() {
-        return Value::Null;
+        return None;
     }
-    match chrono::DateTime::parse_from_rfc3339(glance_time) {
-        Ok(t) if t.offset().local_minus_utc() == 0 => Value::String(t.format("%Y-%m-%dT%H:%M:%SZ").to_string()),
-        Ok(t) => Value::String(t.format("%Y-%m-%dT%H:%M:%S%:z").to_string()),
+    Some(match chrono::DateTime::parse_from_rfc3339(glance_time) {
+        // `%Y-%m-%dT%H:%M:%S` then `Z` or `%:z`, without a strftime parse per call
+        // (RFC 3339 years have four digits).
+        Ok(t) => {
+            let offset = t.offset().local_minus_utc();
+            let mut out = format!(
+                "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
+                t.year(),
+                t.month(),
+                t.day(),
+                t.hour(),
+                t.minute(),
+                t.second()
+            );
+            if offset == 0 {
+                out.push('Z');
+            } else {
+                let (sign, abs) = if offset < 0 { ('-', -offset) } else { ('+', offset) };
+                out.push_str(&format!("{sign}{:02}:{:02}", abs / 3600, abs % 3600 / 60));
+            }
+            out
+        }
         // Glance always sends RFC 3339; pass anything else through untouched.
-        Err(_) => Value::String(glance_time.to_string()),
-    }
+        Err(_) => glance_time.to_string(),
+    })
 }
 
 /// `oslo_utils.strutils.bool_from_string` (non-strict).
@@ -85,60 +127,120 @@ pub fn metadata(image: &Image) -> Map<String, Value> {
     props
 }
 
+/// The properties as [`metadata`] has them, serialized without a copy.
+pub struct MetadataView<'a>(pub &'a Map<String, Value>);
+
+impl Serialize for MetadataView<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(self.0.len()))?;
+        for (key, value) in self.0 {
+            match (key.as_str(), value) {
+                ("block_device_mapping" | "mappings", Value::String(s)) => match serde_json::from_str::<Value>(s) {
+                    Ok(decoded) => map.serialize_entry(key, &decoded)?,
+                    Err(_) => map.serialize_entry(key, value)?,
+                },
+                _ => map.serialize_entry(key, value)?,
+            }
+        }
+        map.end()
+    }
+}
+
 /// The basic view (`GET /images` items).
-pub fn basic(image: &Image, links: &Links) -> Value {
-    let mut m = Map::new();
-    m.insert("id".into(), json!(image.id));
-    m.insert("name".into(), json!(image.name));
-    m.insert("links".into(), links.image_links(&image.id));
-    Value::Object(m)
+#[derive(Serialize)]
+pub struct BasicView<'a> {
+    id: &'a str,
+    name: &'a Option<String>,
+    links: [LinkView; 3],
+}
+
+pub fn basic<'a>(image: &'a Image, links: &Links) -> BasicView<'a> {
+    BasicView {
+        id: &image.id,
+        name: &image.name,
+        links: links.image_links(&image.id),
+    }
+}
+
+/// The server an image was taken from.
+#[derive(Serialize)]
+pub struct ServerView {
+    id: String,
+    links: [LinkView; 2],
 }
 
 /// The detailed view (`GET /images/detail` items, `GET /images/{id}`).
-pub fn detail(image: &Image, links: &Links) -> Value {
+#[derive(Serialize)]
+pub struct DetailView<'a> {
+    id: &'a str,
+    name: &'a Option<String>,
+    #[serde(rename = "minRam")]
+    min_ram: i64,
+    #[serde(rename = "minDisk")]
+    min_disk: i64,
+    metadata: MetadataView<'a>,
+    created: Option<String>,
+    updated: Option<String>,
+    status: &'static str,
+    progress: u8,
+    #[serde(rename = "OS-EXT-IMG-SIZE:size")]
+    size: i64,
+    links: [LinkView; 3],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    server: Option<ServerView>,
+    #[serde(rename = "OS-DCF:diskConfig", skip_serializing_if = "Option::is_none")]
+    disk_config: Option<&'static str>,
+}
+
+pub fn detail<'a>(image: &'a Image, links: &Links) -> DetailView<'a> {
     let (status, progress) = status_and_progress(&image.status);
-    let meta = metadata(image);
-    let mut m = Map::new();
-    m.insert("id".into(), json!(image.id));
-    m.insert("name".into(), json!(image.name));
-    m.insert("minRam".into(), json!(image.min_ram));
-    m.insert("minDisk".into(), json!(image.min_disk));
-    let instance_uuid = meta.get("instance_uuid").filter(|v| !v.is_null()).cloned();
-    let auto_disk_config = meta.get("auto_disk_config").filter(|v| !v.is_null()).cloned();
-    m.insert("metadata".into(), Value::Object(meta));
-    m.insert("created".into(), format_date(&image.created_at));
-    m.insert("updated".into(), format_date(&image.updated_at));
-    m.insert("status".into(), json!(status));
-    m.insert("progress".into(), json!(progress));
-    m.insert("OS-EXT-IMG-SIZE:size".into(), json!(image.size.unwrap_or(0)));
-    m.insert("links".into(), links.image_links(&image.id));
-    if let Some(uuid) = instance_uuid {
-        let uuid = match &uuid {
+    let props = &image.properties;
+    let server = props.get("instance_uuid").filter(|v| !v.is_null()).map(|uuid| {
+        let uuid = match uuid {
             Value::String(s) => s.clone(),
             other => other.to_string(),
         };
-        m.insert(
-            "server".into(),
-            json!({"id": uuid, "links": [
-                {"rel": "self", "href": links.href("servers", &uuid)},
-                {"rel": "bookmark", "href": links.bookmark("servers", &uuid)},
-            ]}),
-        );
-    }
-    if let Some(adc) = auto_disk_config {
-        let on = match &adc {
+        ServerView {
+            links: [
+                LinkView::new("self", links.href("servers", &uuid)),
+                LinkView::new("bookmark", links.bookmark("servers", &uuid)),
+            ],
+            id: uuid,
+        }
+    });
+    let disk_config = props.get("auto_disk_config").filter(|v| !v.is_null()).map(|adc| {
+        let on = match adc {
             Value::String(s) => bool_from_string(s),
             Value::Bool(b) => *b,
             other => bool_from_string(&other.to_string()),
         };
-        m.insert("OS-DCF:diskConfig".into(), json!(if on { "AUTO" } else { "MANUAL" }));
+        if on {
+            "AUTO"
+        } else {
+            "MANUAL"
+        }
+    });
+    DetailView {
+        id: &image.id,
+        name: &image.name,
+        min_ram: image.min_ram,
+        min_disk: image.min_disk,
+        metadata: MetadataView(props),
+        created: format_date(&image.created_at),
+        updated: format_date(&image.updated_at),
+        status,
+        progress,
+        size: image.size.unwrap_or(0),
+        links: links.image_links(&image.id),
+        server,
+        disk_config,
     }
-    Value::Object(m)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     fn links(project: &str) -> Links {
         Links {
@@ -184,7 +286,7 @@ mod tests {
         img.properties.insert("auto_disk_config".into(), json!("false"));
         img.properties
             .insert("block_device_mapping".into(), json!("[{\"boot_index\": 0}]"));
-        let v = detail(&img, &links("p1"));
+        let v = serde_json::to_value(detail(&img, &links("p1"))).unwrap();
         let keys: Vec<&String> = v.as_object().unwrap().keys().collect();
         assert_eq!(
             keys,
@@ -224,10 +326,14 @@ mod tests {
         ] {
             let mut img = image();
             img.properties.insert("auto_disk_config".into(), json!(value));
-            assert_eq!(detail(&img, &links(""))["OS-DCF:diskConfig"], expected);
+            assert_eq!(
+                serde_json::to_value(detail(&img, &links(""))).unwrap()["OS-DCF:diskConfig"],
+                expected
+            );
         }
-        assert!(detail(&image(), &links("")).get("OS-DCF:diskConfig").is_none());
-        assert!(detail(&image(), &links("")).get("server").is_none());
+        let plain = serde_json::to_value(detail(&image(), &links(""))).unwrap();
+        assert!(plain.get("OS-DCF:diskConfig").is_none());
+        assert!(plain.get("server").is_none());
     }
 
     #[test]
