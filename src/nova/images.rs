@@ -28,17 +28,9 @@ pub async fn index(call: &Call<'_>, detail: bool) -> Result<Reply, Fault> {
     }
     // Written straight from the images, key order as Nova's dict.
     let body = if detail {
-        let items: Vec<_> = images.iter().map(|img| views::detail(img, &call.links)).collect();
-        pyjson::to_vec(&Index {
-            images: items,
-            images_links: next,
-        })
+        Index::body(images.iter().map(|img| views::detail(img, &call.links)), next)
     } else {
-        let items: Vec<_> = images.iter().map(|img| views::basic(img, &call.links)).collect();
-        pyjson::to_vec(&Index {
-            images: items,
-            images_links: next,
-        })
+        Index::body(images.iter().map(|img| views::basic(img, &call.links)), next)
     };
     Ok(Reply::Body(StatusCode::OK, body))
 }
@@ -49,6 +41,15 @@ struct Index<T> {
     images: Vec<T>,
     #[serde(skip_serializing_if = "Option::is_none")]
     images_links: Option<[NextLink; 1]>,
+}
+
+impl<T: Serialize> Index<T> {
+    fn body(images: impl Iterator<Item = T>, images_links: Option<[NextLink; 1]>) -> Vec<u8> {
+        pyjson::to_vec(&Index {
+            images: images.collect(),
+            images_links,
+        })
+    }
 }
 
 #[derive(Serialize)]

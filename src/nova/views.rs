@@ -112,19 +112,26 @@ pub fn bool_from_string(s: &str) -> bool {
     )
 }
 
-/// Nova's view of an image's extra properties: `block_device_mapping` and
-/// `mappings` are JSON-decoded (`nova/image/glance.py` `_convert_from_string`).
-pub fn metadata(image: &Image) -> Map<String, Value> {
-    let mut props = image.properties.clone();
-    for key in ["block_device_mapping", "mappings"] {
-        if let Some(Value::String(s)) = props.get(key) {
-            // Nova answers 500 when these are not JSON; we keep the string.
-            if let Ok(decoded) = serde_json::from_str::<Value>(s) {
-                props.insert(key.to_string(), decoded);
-            }
-        }
+/// One extra property as Nova shows it: `block_device_mapping` and
+/// `mappings` are JSON-decoded (`nova/image/glance.py` `_convert_from_string`);
+/// Nova answers 500 when they are not JSON, we keep the string.
+fn property<'a>(key: &str, value: &'a Value) -> std::borrow::Cow<'a, Value> {
+    match (key, value) {
+        ("block_device_mapping" | "mappings", Value::String(s)) => match serde_json::from_str::<Value>(s) {
+            Ok(decoded) => std::borrow::Cow::Owned(decoded),
+            Err(_) => std::borrow::Cow::Borrowed(value),
+        },
+        _ => std::borrow::Cow::Borrowed(value),
     }
-    props
+}
+
+/// Nova's view of an image's extra properties (each as [`property`] has it).
+pub fn metadata(image: &Image) -> Map<String, Value> {
+    image
+        .properties
+        .iter()
+        .map(|(key, value)| (key.clone(), property(key, value).into_owned()))
+        .collect()
 }
 
 /// The properties as [`metadata`] has them, serialized without a copy.
@@ -134,13 +141,7 @@ impl Serialize for MetadataView<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut map = serializer.serialize_map(Some(self.0.len()))?;
         for (key, value) in self.0 {
-            match (key.as_str(), value) {
-                ("block_device_mapping" | "mappings", Value::String(s)) => match serde_json::from_str::<Value>(s) {
-                    Ok(decoded) => map.serialize_entry(key, &decoded)?,
-                    Err(_) => map.serialize_entry(key, value)?,
-                },
-                _ => map.serialize_entry(key, value)?,
-            }
+            map.serialize_entry(key, &property(key, value))?;
         }
         map.end()
     }
