@@ -73,7 +73,7 @@ struct Line {
     in_flight: Option<InFlight>,
     listener: &'static str,
     endpoint: &'static str,
-    method: String,
+    method: actix_web::http::Method,
     path: String,
     client: String,
     user_agent: String,
@@ -156,7 +156,7 @@ pub async fn log_requests(
         in_flight: InFlight::start(listener),
         listener,
         endpoint,
-        method: http.method().to_string(),
+        method: http.method().clone(),
         path: loggable_target(http.path(), http.query_string()),
         client: client_address(http, trust),
         user_agent: header(http, "user-agent").unwrap_or("-").to_string(),
@@ -231,10 +231,7 @@ struct InFlight(&'static str);
 
 impl InFlight {
     fn start(listener: &'static str) -> Option<InFlight> {
-        let m = crate::metrics::get()?;
-        m.in_flight
-            .get_or_create(&crate::metrics::labels::ListenerLabels { listener })
-            .inc();
+        crate::metrics::get()?.in_flight(listener, 1);
         Some(InFlight(listener))
     }
 }
@@ -242,33 +239,16 @@ impl InFlight {
 impl Drop for InFlight {
     fn drop(&mut self) {
         if let Some(m) = crate::metrics::get() {
-            m.in_flight
-                .get_or_create(&crate::metrics::labels::ListenerLabels { listener: self.0 })
-                .dec();
+            m.in_flight(self.0, -1);
         }
     }
 }
 
 /// The request's metrics (when metrics are on).
 fn record(l: &Line, seconds: f64) {
-    let Some(m) = crate::metrics::get() else {
-        return;
-    };
-    use crate::metrics::labels::{RequestLabels, RouteLabels};
-    let route = RouteLabels {
-        listener: l.listener,
-        endpoint: l.endpoint,
-    };
-    m.requests
-        .get_or_create(&RequestLabels {
-            listener: l.listener,
-            endpoint: l.endpoint,
-            method: l.method.clone(),
-            status: l.status,
-        })
-        .inc();
-    m.duration.get_or_create(&route).observe(seconds);
-    m.response_bytes.get_or_create(&route).inc_by(l.bytes);
+    if let Some(m) = crate::metrics::get() {
+        m.request(l.listener, l.endpoint, &l.method, l.status, seconds, l.bytes);
+    }
 }
 
 fn write(l: &Line) {

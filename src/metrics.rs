@@ -14,6 +14,7 @@ use prometheus_client::metrics::info::Info;
 use prometheus_client::registry::Registry;
 use std::sync::OnceLock;
 
+mod handles;
 pub mod labels;
 
 use labels::{
@@ -185,7 +186,10 @@ impl Metrics {
     /// Count a deprecated call; `client` keeps its own label if it is one of
     /// the first `max_clients` seen, else it is counted as `other`.
     pub fn deprecated_call(&self, surface: &'static str, endpoint: &'static str, client: &str, max_clients: usize) {
-        let client = {
+        if handles::deprecated(surface, endpoint, client) {
+            return;
+        }
+        let label = {
             let mut seen = self.deprecated_clients.lock().unwrap_or_else(|e| e.into_inner());
             if seen.contains(client) || (seen.len() < max_clients && seen.insert(client.to_string())) {
                 client.to_string()
@@ -193,13 +197,38 @@ impl Metrics {
                 "other".to_string()
             }
         };
-        self.deprecated_calls
-            .get_or_create(&DeprecatedLabels {
-                surface,
-                endpoint,
-                client,
-            })
-            .inc();
+        let counter = self.deprecated_calls.get_or_create_owned(&DeprecatedLabels {
+            surface,
+            endpoint,
+            client: label,
+        });
+        counter.inc();
+        handles::keep_deprecated(surface, endpoint, client, counter);
+    }
+
+    /// Count an answered request of `method` (bounded: a standard method's
+    /// name, else `other`), its duration and its response body's bytes.
+    pub fn request(
+        &self,
+        listener: &'static str,
+        endpoint: &'static str,
+        method: &actix_web::http::Method,
+        status: u16,
+        seconds: f64,
+        bytes: u64,
+    ) {
+        let labels = RequestLabels {
+            listener,
+            endpoint,
+            method: labels::method(method),
+            status,
+        };
+        handles::request(self, labels, seconds, bytes);
+    }
+
+    /// A request arrived at `listener` (`+1`) or was answered in full (`-1`).
+    pub fn in_flight(&self, listener: &'static str, delta: i64) {
+        handles::in_flight(self, listener, delta);
     }
 
     /// The text exposition of every metric.
@@ -301,4 +330,30 @@ pub fn server(
     .shutdown_timeout(1)
     .listen(listener)?
     .run())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clients_past_the_limit_are_counted_as_other_also_from_cached_handles() {
+        let m = Metrics::new();
+        for client in ["a/1", "b/1", "a/1", "c/1", "c/1", "b/1", "d/2"] {
+            m.deprecated_call("nova", "test.limit", client, 2);
+        }
+        let text = m.render();
+        let count = |client: &str| {
+            let prefix = format!(
+                "nova_images_proxy_deprecated_calls_total{{surface=\"nova\",endpoint=\"test.limit\",client=\"{client}\"}} "
+            );
+            text.lines()
+                .find_map(|l| l.strip_prefix(prefix.as_str()))
+                .map(str::to_string)
+        };
+        assert_eq!(count("a/1").as_deref(), Some("2"), "{text}");
+        assert_eq!(count("b/1").as_deref(), Some("2"), "{text}");
+        assert_eq!(count("other").as_deref(), Some("3"), "{text}");
+        assert_eq!(count("c/1"), None, "{text}");
+    }
 }

@@ -6,6 +6,7 @@ import re
 import shutil
 import time
 
+import instructions
 import targets as tg
 from cases import (AB_CASES, AB_VARIANTS, CASE_TITLES, DEFAULT_CONNS, DOWNLOADS, TARGET_TITLES, TARGETS,
                    VARYING, body_for, requests_for, static_paths)
@@ -85,7 +86,8 @@ def start_all(a, res, procs, work):
             log('starting %s (%s) on a fresh embedded store: %s:%d' % (name, title, HOST, p))
             proc = start_service(procs, name, p, ip, data_dir=d, env=env)
             seed('http://%s:%d' % (HOST, ip), ADMIN_TOKEN, big=False)
-            ab[name] = {'url': 'http://%s:%d' % (HOST, p), 'pid': proc.pid, 'title': title, 'env': env}
+            ab[name] = {'url': 'http://%s:%d' % (HOST, p), 'pid': proc.pid, 'title': title, 'env': env,
+                        'data_dir': d}
         if 'NOVA_IMAGES_PROXY__SERVER__METRICS_BIND' in ab['emb-metrics']['env']:
             murl = 'http://%s/metrics' % ab['emb-metrics']['env']['NOVA_IMAGES_PROXY__SERVER__METRICS_BIND']
             st, _, _ = http('GET', murl, token=None)
@@ -292,6 +294,7 @@ def run(a, res, procs, duration, warmup, conns, cases):
             for _, p in list(procs.children):
                 if p.pid == ab[n]['pid']:
                     procs.stop(p)
+        instructions.run(res, procs, ab, pick_port)
     if any(c in DOWNLOADS for c in cases):
         run_cpu_per_mib(res, v1)
     for t, info in targets.items():

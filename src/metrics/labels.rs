@@ -4,11 +4,11 @@
 
 use prometheus_client::encoding::EncodeLabelSet;
 
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RequestLabels {
     pub listener: &'static str,
     pub endpoint: &'static str,
-    pub method: String,
+    pub method: &'static str,
     pub status: u16,
 }
 
@@ -77,6 +77,15 @@ pub fn endpoint(listener: &str, method: &actix_web::http::Method, path: &str) ->
     }
 }
 
+/// The method label of a request: a standard method's name, `other` for an
+/// extension method (any token is a method; a label's values stay bounded).
+pub fn method(method: &actix_web::http::Method) -> &'static str {
+    const STANDARD: [&str; 9] = [
+        "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT",
+    ];
+    STANDARD.into_iter().find(|m| *m == method.as_str()).unwrap_or("other")
+}
+
 /// The operation label of a Glance call: its method and path with ids
 /// replaced by `{id}` (`GET /v2/images/{id}`).
 pub fn operation(method: &str, path: &str) -> String {
@@ -122,5 +131,7 @@ mod tests {
             "PATCH /v2/images/{id}"
         );
         assert_eq!(operation("GET", "/v2/schemas/image"), "GET /v2/schemas/image");
+        assert_eq!(method(&Method::PATCH), "PATCH");
+        assert_eq!(method(&Method::from_bytes(b"BREW").unwrap()), "other");
     }
 }

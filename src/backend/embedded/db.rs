@@ -80,7 +80,12 @@ fn from_row(row: &Row) -> rusqlite::Result<Record> {
 /// `2026-01-02T03:04:05.123456Z` → `2026-01-02T03:04:05Z` (Glance's `isotime`).
 pub fn display_time(stored: &str) -> String {
     match stored.split_once('.') {
-        Some((secs, _)) => format!("{secs}Z"),
+        Some((secs, _)) => {
+            let mut shown = String::with_capacity(secs.len() + 1);
+            shown.push_str(secs);
+            shown.push('Z');
+            shown
+        }
         None => stored.to_string(),
     }
 }
@@ -138,47 +143,64 @@ pub fn rows<T>(
     rows.collect::<Result<_, _>>().map_err(internal)
 }
 
-/// Every live image, in Glance's default order (newest first, then id descending).
-pub fn all_live(conn: &Connection) -> BackendResult<Vec<Record>> {
+/// The live images in Glance's default order (newest first, then id
+/// descending) and where each id is in it.
+pub type Live = (Vec<Record>, std::collections::HashMap<String, usize>);
+
+/// Every live image, in Glance's default order, indexed by id. The child
+/// rows are read in four scans in index order (no join, no sort): the index
+/// alone tells which belong to a live image, and each image's rows stay in
+/// their order (properties as inserted, tags and members by value).
+pub fn all_live(conn: &Connection) -> BackendResult<Live> {
     let mut out = rows(
         conn,
         &format!("SELECT {COLUMNS} FROM images WHERE deleted = 0 ORDER BY created_at DESC, id DESC"),
         [],
         from_row,
     )?;
-    // Properties and tags of all live images in two queries.
     let by_id: std::collections::HashMap<String, usize> =
         out.iter().enumerate().map(|(i, r)| (r.image.id.clone(), i)).collect();
-    let properties: Vec<(String, String, String)> = rows(
+    each_row(
         conn,
-        "SELECT p.image_id, p.name, p.value FROM image_properties p JOIN images i ON i.id = p.image_id \
-         WHERE i.deleted = 0 ORDER BY p.position",
-        [],
-        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        "SELECT image_id, name, value FROM image_properties ORDER BY position",
+        |r| {
+            if let Some(&i) = by_id.get(r.get_ref(0)?.as_str()?) {
+                out[i].image.properties.insert(r.get(1)?, Value::String(r.get(2)?));
+            }
+            Ok(())
+        },
     )?;
-    for (id, k, v) in properties {
-        if let Some(&i) = by_id.get(&id) {
-            out[i].image.properties.insert(k, Value::String(v));
-        }
-    }
-    let tags: Vec<(String, String)> = rows(
+    each_row(
         conn,
-        "SELECT t.image_id, t.value FROM image_tags t JOIN images i ON i.id = t.image_id WHERE i.deleted = 0 \
-         ORDER BY t.value",
-        [],
-        |r| Ok((r.get(0)?, r.get(1)?)),
+        "SELECT image_id, value FROM image_tags ORDER BY image_id, value",
+        |r| {
+            if let Some(&i) = by_id.get(r.get_ref(0)?.as_str()?) {
+                out[i].image.tags.push(r.get(1)?);
+            }
+            Ok(())
+        },
     )?;
-    for (id, t) in tags {
-        if let Some(&i) = by_id.get(&id) {
-            out[i].image.tags.push(t);
-        }
+    each_row(
+        conn,
+        "SELECT image_id, member, status FROM image_members ORDER BY image_id, member",
+        |r| {
+            if let Some(&i) = by_id.get(r.get_ref(0)?.as_str()?) {
+                out[i].members.push((r.get(1)?, r.get(2)?));
+            }
+            Ok(())
+        },
+    )?;
+    Ok((out, by_id))
+}
+
+/// Call `f` on every row `sql` selects, without collecting them.
+fn each_row(conn: &Connection, sql: &str, mut f: impl FnMut(&Row) -> rusqlite::Result<()>) -> BackendResult<()> {
+    let mut stmt = conn.prepare_cached(sql).map_err(internal)?;
+    let mut rows = stmt.query([]).map_err(internal)?;
+    while let Some(row) = rows.next().map_err(internal)? {
+        f(row).map_err(internal)?;
     }
-    for (id, member, status) in super::members::all_live(conn)? {
-        if let Some(&i) = by_id.get(&id) {
-            out[i].members.push((member, status));
-        }
-    }
-    Ok(out)
+    Ok(())
 }
 
 pub fn insert(conn: &Connection, image: &Image, created_us: &str) -> BackendResult<()> {

@@ -25,17 +25,6 @@ pub fn of_image(conn: &Connection, image_id: &str) -> BackendResult<Vec<(String,
     )
 }
 
-/// Every membership of a live image: (image, project, status).
-pub fn all_live(conn: &Connection) -> BackendResult<Vec<(String, String, String)>> {
-    db::rows(
-        conn,
-        "SELECT m.image_id, m.member, m.status FROM image_members m JOIN images i ON i.id = m.image_id \
-         WHERE i.deleted = 0 ORDER BY m.member",
-        [],
-        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-    )
-}
-
 fn rows(conn: &Connection, image_id: &str) -> BackendResult<Vec<Member>> {
     db::rows(
         conn,

@@ -139,12 +139,7 @@ impl EmbeddedStore {
             Some(c) if c.version == version => Ok(Some(c.clone())),
             _ if !reload => Ok(None),
             _ => {
-                let records = db::all_live(conn)?;
-                let by_id = records
-                    .iter()
-                    .enumerate()
-                    .map(|(i, r)| (r.image.id.clone(), i))
-                    .collect();
+                let (records, by_id) = db::all_live(conn)?;
                 let catalog = Arc::new(Catalog {
                     version,
                     records,
