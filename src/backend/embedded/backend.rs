@@ -27,20 +27,13 @@ impl ImageBackend for EmbeddedStore {
 
     async fn list(&self, ctx: &RequestContext, query: &ListQuery) -> BackendResult<Vec<Image>> {
         let catalog = self.catalog().await?;
-        filters::select(
-            &catalog.records,
-            &catalog.by_id,
-            ctx,
-            &query.filters,
-            query.marker.as_deref(),
-            query.limit,
-        )
+        filters::select(&catalog, ctx, &query.filters, query.marker.as_deref(), query.limit)
     }
 
     async fn get(&self, ctx: &RequestContext, id: &str) -> BackendResult<Image> {
         let catalog = self.catalog().await?;
         match catalog.get(id) {
-            Some(r) if policy::can_see(&r.image, ctx, r.membership(&ctx.project_id)) => Ok(r.image.clone()),
+            Some(r) if policy::can_see(r.seen(), ctx, r.membership(&ctx.project_id)) => Ok(r.image()),
             _ => Err(not_found(&format!("No image found with ID {id}"))),
         }
     }

@@ -10,7 +10,6 @@ use std::path::Path;
 #[derive(Clone, Debug)]
 pub struct Record {
     pub image: Image,
-    pub created_us: String,
     pub deleted: bool,
     /// Its members: (project, status), by project.
     pub members: Vec<(String, String)>,
@@ -42,7 +41,7 @@ pub fn internal(e: impl std::fmt::Display) -> BackendError {
     BackendError::Internal(format!("image store: {e}"))
 }
 
-const COLUMNS: &str = "id, name, status, visibility, protected, os_hidden, checksum, os_hash_algo, os_hash_value, \
+pub const COLUMNS: &str = "id, name, status, visibility, protected, os_hidden, checksum, os_hash_algo, os_hash_value, \
      owner, size, virtual_size, container_format, disk_format, min_ram, min_disk, created_at, updated_at, deleted";
 
 fn from_row(row: &Row) -> rusqlite::Result<Record> {
@@ -71,7 +70,6 @@ fn from_row(row: &Row) -> rusqlite::Result<Record> {
             tags: Vec::new(),
             properties: Map::new(),
         },
-        created_us: created,
         deleted: row.get(18)?,
         members: Vec::new(),
     })
@@ -141,66 +139,6 @@ pub fn rows<T>(
     let mut stmt = conn.prepare_cached(sql).map_err(internal)?;
     let rows = stmt.query_map(params, row).map_err(internal)?;
     rows.collect::<Result<_, _>>().map_err(internal)
-}
-
-/// The live images in Glance's default order (newest first, then id
-/// descending) and where each id is in it.
-pub type Live = (Vec<Record>, std::collections::HashMap<String, usize>);
-
-/// Every live image, in Glance's default order, indexed by id. The child
-/// rows are read in four scans in index order (no join, no sort): the index
-/// alone tells which belong to a live image, and each image's rows stay in
-/// their order (properties as inserted, tags and members by value).
-pub fn all_live(conn: &Connection) -> BackendResult<Live> {
-    let mut out = rows(
-        conn,
-        &format!("SELECT {COLUMNS} FROM images WHERE deleted = 0 ORDER BY created_at DESC, id DESC"),
-        [],
-        from_row,
-    )?;
-    let by_id: std::collections::HashMap<String, usize> =
-        out.iter().enumerate().map(|(i, r)| (r.image.id.clone(), i)).collect();
-    each_row(
-        conn,
-        "SELECT image_id, name, value FROM image_properties ORDER BY position",
-        |r| {
-            if let Some(&i) = by_id.get(r.get_ref(0)?.as_str()?) {
-                out[i].image.properties.insert(r.get(1)?, Value::String(r.get(2)?));
-            }
-            Ok(())
-        },
-    )?;
-    each_row(
-        conn,
-        "SELECT image_id, value FROM image_tags ORDER BY image_id, value",
-        |r| {
-            if let Some(&i) = by_id.get(r.get_ref(0)?.as_str()?) {
-                out[i].image.tags.push(r.get(1)?);
-            }
-            Ok(())
-        },
-    )?;
-    each_row(
-        conn,
-        "SELECT image_id, member, status FROM image_members ORDER BY image_id, member",
-        |r| {
-            if let Some(&i) = by_id.get(r.get_ref(0)?.as_str()?) {
-                out[i].members.push((r.get(1)?, r.get(2)?));
-            }
-            Ok(())
-        },
-    )?;
-    Ok((out, by_id))
-}
-
-/// Call `f` on every row `sql` selects, without collecting them.
-fn each_row(conn: &Connection, sql: &str, mut f: impl FnMut(&Row) -> rusqlite::Result<()>) -> BackendResult<()> {
-    let mut stmt = conn.prepare_cached(sql).map_err(internal)?;
-    let mut rows = stmt.query([]).map_err(internal)?;
-    while let Some(row) = rows.next().map_err(internal)? {
-        f(row).map_err(internal)?;
-    }
-    Ok(())
 }
 
 pub fn insert(conn: &Connection, image: &Image, created_us: &str) -> BackendResult<()> {

@@ -1,7 +1,7 @@
 //! Glance v2 list semantics over stored records: visibility, filters,
 //! marker and limit, with Glance's error messages.
 
-use super::db::Record;
+use super::catalog::{Catalog, View};
 use super::policy;
 use crate::backend::{BackendError, Image, RequestContext};
 
@@ -48,7 +48,7 @@ fn parse_time(value: &str) -> Option<chrono::DateTime<chrono::Utc>> {
         .map(|t| t.and_utc())
 }
 
-type Pred = Box<dyn Fn(&Record) -> bool>;
+type Pred = Box<dyn Fn(&View) -> bool>;
 
 fn compare<T: PartialOrd>(op: &Op, a: T, b: T) -> bool {
     match op {
@@ -75,9 +75,9 @@ fn predicate(key: &str, value: &str) -> Result<Pred, BackendError> {
             let key = key.to_string();
             Box::new(move |r| {
                 let t = if key == "created_at" {
-                    &r.created_us
+                    r.created_us()
                 } else {
-                    &r.image.updated_at
+                    r.updated_at()
                 };
                 parse_time(t).is_some_and(|t| compare(&op, t, at))
             })
@@ -87,7 +87,7 @@ fn predicate(key: &str, value: &str) -> Result<Pred, BackendError> {
                 .parse()
                 .map_err(|_| bad_request(&format!("Invalid value for option {key}: {value}")))?;
             let min = key == "size_min";
-            Box::new(move |r| r.image.size.is_some_and(|s| if min { s >= n } else { s <= n }))
+            Box::new(move |r| r.size().is_some_and(|s| if min { s >= n } else { s <= n }))
         }
         // Integer columns: a value that is not an integer matches nothing.
         "min_ram" | "min_disk" | "size" | "virtual_size" => {
@@ -95,10 +95,10 @@ fn predicate(key: &str, value: &str) -> Result<Pred, BackendError> {
             let key = key.to_string();
             Box::new(move |r| {
                 let col = match key.as_str() {
-                    "min_ram" => Some(r.image.min_ram),
-                    "min_disk" => Some(r.image.min_disk),
-                    "size" => r.image.size,
-                    _ => r.image.virtual_size,
+                    "min_ram" => Some(r.min_ram()),
+                    "min_disk" => Some(r.min_disk()),
+                    "size" => r.size(),
+                    _ => r.virtual_size(),
                 };
                 n.is_some() && col == n
             })
@@ -114,30 +114,29 @@ fn predicate(key: &str, value: &str) -> Result<Pred, BackendError> {
                 }
             };
             let prot = key == "protected";
-            Box::new(move |r| (if prot { r.image.protected } else { r.image.os_hidden }) == b)
+            Box::new(move |r| (if prot { r.protected() } else { r.os_hidden() }) == b)
         }
-        "name" => Box::new(move |r| r.image.name.as_deref() == Some(v.as_str())),
-        "status" => Box::new(move |r| r.image.status == v),
-        "visibility" => Box::new(move |r| r.image.visibility == v),
-        "owner" => Box::new(move |r| r.image.owner.as_deref() == Some(v.as_str())),
-        "checksum" => Box::new(move |r| r.image.checksum.as_deref() == Some(v.as_str())),
-        "container_format" => Box::new(move |r| r.image.container_format.as_deref() == Some(v.as_str())),
-        "disk_format" => Box::new(move |r| r.image.disk_format.as_deref() == Some(v.as_str())),
-        "id" => Box::new(move |r| r.image.id == v),
-        "tag" => Box::new(move |r| r.image.tags.contains(&v)),
+        "name" => Box::new(move |r| r.name() == Some(v.as_str())),
+        "status" => Box::new(move |r| r.status() == v),
+        "visibility" => Box::new(move |r| r.visibility() == v),
+        "owner" => Box::new(move |r| r.owner() == Some(v.as_str())),
+        "checksum" => Box::new(move |r| r.checksum() == Some(v.as_str())),
+        "container_format" => Box::new(move |r| r.container_format() == Some(v.as_str())),
+        "disk_format" => Box::new(move |r| r.disk_format() == Some(v.as_str())),
+        "id" => Box::new(move |r| r.id() == v),
+        "tag" => Box::new(move |r| r.tags().any(|t| t == v)),
         // Anything else is an extra property, matched exactly.
         other => {
             let k = other.to_string();
-            Box::new(move |r| r.image.properties.get(&k).and_then(|p| p.as_str()) == Some(v.as_str()))
+            Box::new(move |r| r.property(&k) == Some(v.as_str()))
         }
     })
 }
 
-/// Apply `filters`, `marker` and `limit` to `records` (already in Glance's
-/// order); only the selected images are copied.
+/// Apply `filters`, `marker` and `limit` to the catalogue (already in
+/// Glance's order); only the selected images are copied.
 pub fn select(
-    records: &[Record],
-    index: &std::collections::HashMap<String, usize>,
+    catalog: &Catalog,
     ctx: &RequestContext,
     filters: &[(String, String)],
     marker: Option<&str>,
@@ -161,25 +160,24 @@ pub fn select(
     // listing shows): paging continues after its place in the order, found
     // through the index (a deep page costs no scan to its marker).
     if let Some(m) = marker {
-        let pos = index
-            .get(m)
-            .copied()
+        let pos = catalog
+            .position(m)
             .filter(|&i| {
-                let r = &records[i];
-                policy::can_see(&r.image, ctx, r.membership(&ctx.project_id))
+                let r = catalog.from(i).next().expect("a position of the catalogue");
+                policy::can_see(r.seen(), ctx, r.membership(&ctx.project_id))
             })
             .ok_or_else(|| bad_marker(m))?;
         start = pos + 1;
     }
     let limit = usize::try_from(limit.unwrap_or(u64::MAX)).unwrap_or(usize::MAX);
-    Ok(records[start..]
-        .iter()
+    Ok(catalog
+        .from(start)
         .filter(|r| {
             let membership = r.membership(&ctx.project_id);
-            policy::listed(&r.image, ctx, has_visibility, membership, member_status)
+            policy::listed(r.seen(), ctx, has_visibility, membership, member_status)
         })
         .filter(|r| preds.iter().all(|p| p(r)))
         .take(limit)
-        .map(|r| r.image.clone())
+        .map(|r| r.image())
         .collect())
 }

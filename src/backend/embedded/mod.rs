@@ -9,6 +9,7 @@
 //! image `queued` and no partial file where reads look.
 
 mod backend;
+mod catalog;
 mod data;
 mod db;
 pub mod demo;
@@ -19,6 +20,7 @@ mod schema;
 
 use super::error::{conflict, forbidden, not_found};
 use super::{BackendError, BackendResult, Image, RequestContext};
+use catalog::Catalog;
 use db::Record;
 use policy::Rule;
 use rusqlite::Connection;
@@ -60,20 +62,6 @@ struct Inner {
     /// connection, in this process or another, commits): reads are answered
     /// from it without a query while nothing changed.
     snapshot: Mutex<(Connection, Option<Arc<Catalog>>)>,
-}
-
-/// The live images in list order, indexed by id, with the `data_version`
-/// they were read at.
-struct Catalog {
-    version: i64,
-    records: Vec<Record>,
-    by_id: std::collections::HashMap<String, usize>,
-}
-
-impl Catalog {
-    fn get(&self, id: &str) -> Option<&Record> {
-        self.by_id.get(id).map(|&i| &self.records[i])
-    }
 }
 
 #[derive(Clone)]
@@ -139,12 +127,7 @@ impl EmbeddedStore {
             Some(c) if c.version == version => Ok(Some(c.clone())),
             _ if !reload => Ok(None),
             _ => {
-                let (records, by_id) = db::all_live(conn)?;
-                let catalog = Arc::new(Catalog {
-                    version,
-                    records,
-                    by_id,
-                });
+                let catalog = Arc::new(Catalog::read(conn, version)?);
                 *cached = Some(catalog.clone());
                 Ok(Some(catalog))
             }
@@ -331,9 +314,9 @@ impl EmbeddedStore {
     pub fn publish_metrics(&self) {
         let Some(m) = crate::metrics::get() else { return };
         if let Ok(Some(catalog)) = Self::fresh_catalog(&self.inner, true) {
-            m.embedded_images.set(catalog.records.len() as i64);
+            m.embedded_images.set(catalog.len() as i64);
             m.embedded_image_bytes
-                .set(catalog.records.iter().map(|r| r.image.size.unwrap_or(0)).sum());
+                .set(catalog.iter().map(|r| r.size().unwrap_or(0)).sum());
         }
     }
 

@@ -58,34 +58,53 @@ pub fn is_admin(ctx: &RequestContext) -> bool {
     has_role(ctx, "admin")
 }
 
-/// The caller's project owns the image (never true for an image without an owner).
-fn owns(img: &Image, ctx: &RequestContext) -> bool {
-    !ctx.project_id.is_empty() && img.owner.as_deref() == Some(ctx.project_id.as_str())
+/// What the visibility rules read of an image: an [`Image`], or an image of
+/// the catalogue read in place.
+#[derive(Clone, Copy)]
+pub struct Seen<'a> {
+    pub visibility: &'a str,
+    pub owner: Option<&'a str>,
 }
 
-fn open_visibility(img: &Image) -> bool {
-    matches!(img.visibility.as_str(), "public" | "community" | "shared")
+impl<'a> From<&'a Image> for Seen<'a> {
+    fn from(img: &'a Image) -> Seen<'a> {
+        Seen {
+            visibility: &img.visibility,
+            owner: img.owner.as_deref(),
+        }
+    }
+}
+
+/// The caller's project owns the image (never true for an image without an owner).
+fn owns(img: Seen, ctx: &RequestContext) -> bool {
+    !ctx.project_id.is_empty() && img.owner == Some(ctx.project_id.as_str())
+}
+
+fn open_visibility(img: Seen) -> bool {
+    matches!(img.visibility, "public" | "community" | "shared")
 }
 
 /// `is_image_visible`: the database lets the caller read the row at all: a
 /// `shared` image also to a member project, whatever the membership's status
 /// (`membership`: the caller's, if any).
-pub fn db_visible(img: &Image, ctx: &RequestContext, membership: Option<&str>) -> bool {
+pub fn db_visible<'a>(img: impl Into<Seen<'a>>, ctx: &RequestContext, membership: Option<&str>) -> bool {
+    let img = img.into();
     is_admin(ctx)
         || img.owner.is_none()
-        || matches!(img.visibility.as_str(), "public" | "community")
+        || matches!(img.visibility, "public" | "community")
         || owns(img, ctx)
         || (img.visibility == "shared" && membership.is_some())
 }
 
 /// `get_image`: `ADMIN_OR_PROJECT_READER_GET_IMAGE`.
-fn may_get(img: &Image, ctx: &RequestContext) -> bool {
+fn may_get(img: Seen, ctx: &RequestContext) -> bool {
     is_admin(ctx) || (has_role(ctx, "reader") && (owns(img, ctx) || open_visibility(img)))
 }
 
 /// Whether the caller may see the image (show, download, and the target of
 /// any write): the database's visibility and the `get_image` rule.
-pub fn can_see(img: &Image, ctx: &RequestContext, membership: Option<&str>) -> bool {
+pub fn can_see<'a>(img: impl Into<Seen<'a>>, ctx: &RequestContext, membership: Option<&str>) -> bool {
+    let img = img.into();
     db_visible(img, ctx, membership) && may_get(img, ctx)
 }
 
@@ -94,17 +113,17 @@ pub fn can_see(img: &Image, ctx: &RequestContext, membership: Option<&str>) -> b
 /// `member_status` (`None`: `accepted`; `all`: any); for an admin everything)
 /// and `get_image` on each row. Without a `visibility` filter, community
 /// images are listed for their owner only.
-pub fn listed(
-    img: &Image,
+pub fn listed<'a>(
+    img: impl Into<Seen<'a>>,
     ctx: &RequestContext,
     visibility_filter: bool,
     membership: Option<&str>,
     member_status: Option<&str>,
 ) -> bool {
+    let img = img.into();
     let wanted = member_status.unwrap_or("accepted");
     let member = img.visibility == "shared" && membership.is_some_and(|s| wanted == "all" || s == wanted);
-    let in_query =
-        is_admin(ctx) || matches!(img.visibility.as_str(), "public" | "community") || owns(img, ctx) || member;
+    let in_query = is_admin(ctx) || matches!(img.visibility, "public" | "community") || owns(img, ctx) || member;
     in_query && may_get(img, ctx) && (visibility_filter || img.visibility != "community" || owns(img, ctx))
 }
 
@@ -118,13 +137,15 @@ pub fn may_list(ctx: &RequestContext) -> BackendResult<()> {
 }
 
 fn admin_or_project_member(img: &Image, ctx: &RequestContext) -> bool {
-    is_admin(ctx) || (has_role(ctx, "member") && owns(img, ctx))
+    is_admin(ctx) || (has_role(ctx, "member") && owns(img.into(), ctx))
 }
 
 fn allows(rule: Rule, img: &Image, ctx: &RequestContext) -> bool {
     match rule {
         Rule::PublicizeImage | Rule::ReplaceOwner => is_admin(ctx),
-        Rule::DownloadImage => is_admin(ctx) || (has_role(ctx, "member") && (owns(img, ctx) || open_visibility(img))),
+        Rule::DownloadImage => {
+            is_admin(ctx) || (has_role(ctx, "member") && (owns(img.into(), ctx) || open_visibility(img.into())))
+        }
         Rule::ModifyImage
         | Rule::DeleteImage
         | Rule::UploadImage
@@ -153,7 +174,7 @@ pub fn enforce(rule: Rule, img: &Image, ctx: &RequestContext) -> BackendResult<(
     match rule {
         Rule::ReplaceOwner => Err(owner_is_admin_only()),
         Rule::PublicizeImage | Rule::CommunitizeImage => Err(unauthorized(rule.name())),
-        _ if !may_get(img, ctx) => Err(not_found("The resource could not be found.")),
+        _ if !may_get(img.into(), ctx) => Err(not_found("The resource could not be found.")),
         _ => Err(unauthorized(rule.name())),
     }
 }
