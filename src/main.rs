@@ -122,6 +122,7 @@ fn main() -> std::process::ExitCode {
         .with(
             tracing_subscriber::fmt::layer()
                 .event_format(nova_images_proxy::logfmt::Format::new(&settings.log.format))
+                .fmt_fields(nova_images_proxy::logfmt::PlainFields)
                 .with_ansi(false),
         )
         .init();

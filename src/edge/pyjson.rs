@@ -49,6 +49,10 @@ impl Formatter for PyFormatter {
         // Python escapes everything outside ' '..='~' (ESCAPE_ASCII); serde_json has
         // already escaped the control characters, quote and backslash.
         let bytes = fragment.as_bytes();
+        // Most fragments are printable ASCII throughout: one pass over the bytes.
+        if bytes.iter().all(|b| (b' '..=b'~').contains(b)) {
+            return w.write_all(bytes);
+        }
         let mut start = 0;
         for (i, ch) in fragment.char_indices() {
             if (' '..='~').contains(&ch) {

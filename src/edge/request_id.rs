@@ -74,17 +74,14 @@ impl tracing_actix_web::RootSpanBuilder for RootSpan {
             request_id = %id,
             method = %request.method(),
             path = %request.path(),
-            status = tracing::field::Empty,
         )
     }
 
     fn on_request_end<B: actix_web::body::MessageBody>(
-        span: tracing::Span,
-        outcome: &Result<actix_web::dev::ServiceResponse<B>, actix_web::Error>,
+        _span: tracing::Span,
+        _outcome: &Result<actix_web::dev::ServiceResponse<B>, actix_web::Error>,
     ) {
-        // The request's log line is access_log's (written when the body is sent).
-        if let Ok(resp) = outcome {
-            span.record("status", resp.status().as_u16());
-        }
+        // The request's log line, with its status, is access_log's (written
+        // when the body is sent); nothing is logged in the span after this.
     }
 }
