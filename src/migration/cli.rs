@@ -183,7 +183,7 @@ mod tests {
         let u = Usage::new(10);
         for (project, at) in entries {
             u.record(
-                crate::migration::usage::Key {
+                &crate::migration::usage::Key {
                     surface: "nova".into(),
                     endpoint: "images.show".into(),
                     project: project.to_string(),

@@ -250,13 +250,12 @@ impl Migration {
                 self.inner.metrics_clients,
             );
         }
-        let (client, project) = (key.client.clone(), key.project.clone());
-        if usage.record(key, call.endpoint, now_secs()).first_today {
+        if usage.record(&key, call.endpoint, now_secs()).first_today {
             tracing::warn!(
                 surface = call.surface.as_str(),
                 endpoint = call.endpoint,
-                client = %client,
-                project = %project,
+                client = %key.client,
+                project = %key.project,
                 replacement = replacement(call.endpoint),
                 "deprecated API called (logged once a day per client and endpoint)"
             );

@@ -168,7 +168,7 @@ mod tests {
             client: "curl/8".into(),
             microversion: "2.1".into(),
         };
-        u.record(key, "images.show", 86_400 * 100);
+        u.record(&key, "images.show", 86_400 * 100);
         let policy = Policy::new(&crate::config::Settings::defaults().deprecation);
         let page = render(&u.report("r"), &policy, 86_400 * 100 + 5);
         assert!(page.contains("<td>&lt;p&gt;</td>"));

@@ -6,10 +6,16 @@
 //! `usage.sqlite` in its data directory every `usage.flush_secs` and at a graceful stop, and read
 //! back at start ([`super::store`]).
 
-use hashlink::LinkedHashMap;
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::sync::Mutex;
+
+/// The maps a call touches hash with foldhash (hashbrown's default, seeded
+/// per process): a six-string key hashed several times per call is most of
+/// what accounting costs under SipHash.
+type Hasher = hashbrown::DefaultHashBuilder;
+type LinkedHashMap<K, V> = hashlink::LinkedHashMap<K, V, Hasher>;
+type HashSet<K> = hashbrown::HashSet<K, Hasher>;
 
 /// Days of per-day counts kept (the page's chart shows them).
 pub const DAYS: i64 = 30;
@@ -134,18 +140,17 @@ impl Usage {
     }
 
     /// Count one call of `key` at `now` (epoch seconds).
-    pub fn record(&self, key: Key, endpoint: &'static str, now: i64) -> Recorded {
+    pub fn record(&self, key: &Key, endpoint: &'static str, now: i64) -> Recorded {
         let mut st = self.lock();
         let day = day_of(now);
-        let client = key.client.clone();
-        match st.entries.get_mut(&key) {
+        match st.entries.get_mut(key) {
             Some(stat) => {
                 stat.count += 1;
                 stat.last_seen = stat.last_seen.max(now);
-                st.entries.to_back(&key);
+                st.entries.to_back(key);
             }
             None => {
-                st.removed.remove(&key);
+                st.removed.remove(key);
                 st.entries.insert(
                     key.clone(),
                     Stat {
@@ -163,21 +168,33 @@ impl Usage {
                 }
             }
         }
-        st.dirty.insert(key);
-        let daily_client = {
-            let today = st.daily.range((day, String::new())..(day + 1, String::new())).count();
-            if st.daily.contains_key(&(day, client.clone())) || today < DAILY_CLIENTS {
-                client.clone()
-            } else {
-                "other".to_string()
+        if !st.dirty.contains(key) {
+            st.dirty.insert(key.clone());
+        }
+        let mut daily_key = (day, key.client.clone());
+        match st.daily.get_mut(&daily_key) {
+            Some(n) => *n += 1,
+            None => {
+                let today = st.daily.range((day, String::new())..(day + 1, String::new())).count();
+                if today >= DAILY_CLIENTS {
+                    daily_key.1 = "other".to_string();
+                }
+                *st.daily.entry(daily_key.clone()).or_insert(0) += 1;
             }
-        };
-        *st.daily.entry((day, daily_client.clone())).or_insert(0) += 1;
-        st.daily_dirty.insert((day, daily_client));
+        }
+        if !st.daily_dirty.contains(&daily_key) {
+            st.daily_dirty.insert(daily_key.clone());
+        }
         let first_kept = day - DAYS + 1;
         while st.daily.first_key_value().is_some_and(|((d, _), _)| *d < first_kept) {
             st.daily.pop_first();
         }
+        // Warned per client, also one counted as `other` today.
+        let client = if daily_key.1 == key.client {
+            daily_key.1
+        } else {
+            key.client.clone()
+        };
         let warn_key = (client, endpoint);
         let first_today = st.warned.get(&warn_key) != Some(&day);
         if first_today {
@@ -300,9 +317,9 @@ mod tests {
     #[test]
     fn counts_first_and_last_seen() {
         let u = Usage::new(10);
-        assert!(u.record(key("p", "curl/8"), "images.show", 100).first_today);
-        assert!(!u.record(key("p", "curl/8"), "images.show", 200).first_today);
-        u.record(key("q", "curl/8"), "images.show", 150);
+        assert!(u.record(&key("p", "curl/8"), "images.show", 100).first_today);
+        assert!(!u.record(&key("p", "curl/8"), "images.show", 200).first_today);
+        u.record(&key("q", "curl/8"), "images.show", 150);
         let r = u.report("r");
         assert_eq!(r.callers.len(), 2);
         assert_eq!(r.callers[0].key.project, "p");
@@ -324,10 +341,10 @@ mod tests {
     #[test]
     fn the_least_recently_seen_is_evicted_and_counted() {
         let u = Usage::new(2);
-        u.record(key("a", "c"), "images.show", 1);
-        u.record(key("b", "c"), "images.show", 2);
-        u.record(key("a", "c"), "images.show", 3);
-        u.record(key("c", "c"), "images.show", 4);
+        u.record(&key("a", "c"), "images.show", 1);
+        u.record(&key("b", "c"), "images.show", 2);
+        u.record(&key("a", "c"), "images.show", 3);
+        u.record(&key("c", "c"), "images.show", 4);
         let r = u.report("r");
         let projects: Vec<&str> = r.callers.iter().map(|r| r.key.project.as_str()).collect();
         assert_eq!(projects, ["c", "a"]);
@@ -342,12 +359,12 @@ mod tests {
     fn daily_clients_are_capped_and_old_days_dropped() {
         let u = Usage::new(1000);
         for i in 0..DAILY_CLIENTS + 5 {
-            u.record(key("p", &format!("c{i}")), "images.show", 86_400 * 40);
+            u.record(&key("p", &format!("c{i}")), "images.show", 86_400 * 40);
         }
         let r = u.report("r");
         assert_eq!(r.daily.len(), DAILY_CLIENTS + 1);
         assert_eq!(r.daily.iter().find(|d| d.client == "other").map(|d| d.count), Some(5));
-        u.record(key("p", "late"), "images.show", 86_400 * 80);
+        u.record(&key("p", "late"), "images.show", 86_400 * 80);
         assert!(u.report("r").daily.iter().all(|d| d.day == day_string(80)));
     }
 }

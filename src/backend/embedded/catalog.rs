@@ -91,7 +91,7 @@ pub struct Catalog {
     members: Vec<(Span, Span)>,
     member_at: Vec<u32>,
     by_id: hashbrown::HashTable<u32>,
-    hasher: std::collections::hash_map::RandomState,
+    hasher: hashbrown::DefaultHashBuilder,
 }
 
 /// One image of a catalogue, read in place.
