@@ -107,7 +107,7 @@ impl Fields {
 
 /// The fields of an event or span as tracing-subscriber's `DefaultFields`
 /// writes them with ANSI off (`name=value` by `Debug`, space-separated, the
-/// message first as it comes, `log.` metadata skipped), without styling each
+/// message bare, `log.` metadata skipped), without styling each
 /// name through `nu_ansi_term` (a tenth of a request's instructions). The
 /// message and errors still go through `DefaultVisitor` itself.
 #[derive(Default)]

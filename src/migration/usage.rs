@@ -190,12 +190,7 @@ impl Usage {
             st.daily.pop_first();
         }
         // Warned per client, also one counted as `other` today.
-        let client = if daily_key.1 == key.client {
-            daily_key.1
-        } else {
-            key.client.clone()
-        };
-        let warn_key = (client, endpoint);
+        let warn_key = (key.client.clone(), endpoint);
         let first_today = st.warned.get(&warn_key) != Some(&day);
         if first_today {
             st.warned.replace(warn_key, day);

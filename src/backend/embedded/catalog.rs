@@ -108,27 +108,28 @@ impl Catalog {
 
     /// The images in list order.
     pub fn iter(&self) -> impl Iterator<Item = View<'_>> {
-        (0..self.entries.len()).map(|index| View { catalog: self, index })
+        self.from(0)
     }
 
     /// The images from position `start` on.
     pub fn from(&self, start: usize) -> impl Iterator<Item = View<'_>> {
-        (start.min(self.entries.len())..self.entries.len()).map(|index| View { catalog: self, index })
+        (start.min(self.entries.len())..self.entries.len()).map(|index| self.at(index))
     }
 
     /// Where `id` is in the list order.
     pub fn position(&self, id: &str) -> Option<usize> {
         let hash = self.hasher.hash_one(id);
         self.by_id
-            .find(hash, |&i| self.view(i as usize).id() == id)
+            .find(hash, |&i| self.at(i as usize).id() == id)
             .map(|&i| i as usize)
     }
 
     pub fn get(&self, id: &str) -> Option<View<'_>> {
-        self.position(id).map(|i| self.view(i))
+        self.position(id).map(|i| self.at(i))
     }
 
-    fn view(&self, index: usize) -> View<'_> {
+    /// The image at `index` (a [`Catalog::position`]) of the list order.
+    pub fn at(&self, index: usize) -> View<'_> {
         View { catalog: self, index }
     }
 

@@ -163,7 +163,7 @@ pub fn select(
         let pos = catalog
             .position(m)
             .filter(|&i| {
-                let r = catalog.from(i).next().expect("a position of the catalogue");
+                let r = catalog.at(i);
                 policy::can_see(r.seen(), ctx, r.membership(&ctx.project_id))
             })
             .ok_or_else(|| bad_marker(m))?;

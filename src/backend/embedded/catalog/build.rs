@@ -46,6 +46,7 @@ fn push_text(text: &mut String, s: &str) -> rusqlite::Result<Span> {
     let too_big = || rusqlite::Error::ToSqlConversionFailure("the catalogue's text exceeds 4 GiB".into());
     let start = u32::try_from(text.len()).map_err(|_| too_big())?;
     let len = u32::try_from(s.len()).map_err(|_| too_big())?;
+    // The text never reaches u32::MAX bytes, so no span starts at NONE's.
     start
         .checked_add(len)
         .filter(|&end| end != u32::MAX)
@@ -83,7 +84,7 @@ impl Partial {
         c.entries.shrink_to_fit();
         let n = u32::try_from(c.entries.len()).map_err(|_| internal("more than 2^32 images"))?;
         let mut by_id = hashbrown::HashTable::with_capacity(n as usize);
-        let id_hash = |i: u32| c.hasher.hash_one(c.view(i as usize).id());
+        let id_hash = |i: u32| c.hasher.hash_one(c.at(i as usize).id());
         for i in 0..n {
             by_id.insert_unique(id_hash(i), i, |&j| id_hash(j));
         }
