@@ -12,6 +12,7 @@
 use crate::backend::RequestContext;
 use actix_web::body::{BodySize, BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::{HeaderName, USER_AGENT};
 use actix_web::middleware::Next;
 use actix_web::{Error, HttpMessage, HttpRequest};
 use bytes::Bytes;
@@ -86,13 +87,17 @@ struct Line {
     bytes: u64,
 }
 
-fn header<'a>(req: &'a HttpRequest, name: &str) -> Option<&'a str> {
+fn header(req: &HttpRequest, name: HeaderName) -> Option<&str> {
     req.headers().get(name).and_then(|v| v.to_str().ok())
 }
 
 /// The client address: the proxy's word for it when trusted, else the peer.
 pub fn client_address(req: &HttpRequest, trust_proxy: bool) -> String {
-    if let Some(addr) = crate::edge::forwarded::Origin::of(req, trust_proxy).client {
+    // Untrusted, the origin names no client.
+    if let Some(addr) = trust_proxy
+        .then(|| crate::edge::forwarded::Origin::of(req, true).client)
+        .flatten()
+    {
         return addr;
     }
     req.peer_addr()
@@ -150,7 +155,7 @@ pub async fn log_requests(
     let listener = req.app_data::<Listener>().map_or("-", |l| l.as_str());
     let http = req.request();
     let request_id = crate::edge::request_id::of(http);
-    let endpoint = crate::metrics::labels::endpoint(listener, http.method(), http.path());
+    let endpoint = crate::metrics::labels::endpoint_of(http, listener);
     let line = Line {
         started: Instant::now(),
         in_flight: InFlight::start(listener),
@@ -159,8 +164,11 @@ pub async fn log_requests(
         method: http.method().clone(),
         path: loggable_target(http.path(), http.query_string()),
         client: client_address(http, trust),
-        user_agent: header(http, "user-agent").unwrap_or("-").to_string(),
-        global_request_id: crate::edge::request_id::global_id(header(http, "x-openstack-request-id"), &request_id),
+        user_agent: header(http, USER_AGENT).unwrap_or("-").to_string(),
+        global_request_id: crate::edge::request_id::global_id(
+            header(http, HeaderName::from_static("x-openstack-request-id")),
+            &request_id,
+        ),
         request_id,
         status: 0,
         user_id: String::new(),

@@ -198,7 +198,8 @@ pub async fn build_backend_with(
 ) -> Result<Backends, String> {
     if settings.embedded() {
         let dir = std::path::PathBuf::from(&settings.embedded.data_dir);
-        let store = backend::embedded::EmbeddedStore::open(&dir).map_err(|e| e.to_string())?;
+        let cache = settings.embedded.response_cache_mib.saturating_mul(1 << 20);
+        let store = backend::embedded::EmbeddedStore::open_with(&dir, cache).map_err(|e| e.to_string())?;
         if settings.embedded.demo_images && store.record_count().await.map_err(|e| e.to_string())? == 0 {
             let n = backend::embedded::demo::load(&store).await.map_err(|e| e.to_string())?;
             tracing::info!(images = n, "loaded demo images into the new store");

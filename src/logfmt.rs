@@ -173,7 +173,12 @@ impl Visit for PlainVisitor<'_> {
             self.result = self.writer.write_char(' ');
         }
         let name = name.strip_prefix("r#").unwrap_or(name);
-        self.result = self.result.and_then(|()| write!(self.writer, "{name}={value:?}"));
+        let w = &mut self.writer;
+        self.result = self
+            .result
+            .and_then(|()| w.write_str(name))
+            .and_then(|()| w.write_char('='))
+            .and_then(|()| write!(w, "{value:?}"));
     }
 }
 

@@ -683,6 +683,57 @@ fn py_repr(s: &str) -> String {
     nova_images_proxy::edge::pyjson::py_repr_str(s)
 }
 
+/// The embedded store keeps the bodies it drew (`embedded.response_cache_mib`):
+/// each answer is still the image as it is now, with the links of its own
+/// request, and only for a caller who may see it.
+#[actix_web::test]
+async fn embedded_bodies_kept_follow_writes_links_and_visibility() {
+    let api = Api::new(&Backend::Embedded, &[]);
+    let id = api.image(json!({"a": "1"})).await;
+    let show = |path: String, headers: Vec<(&'static str, &'static str)>| {
+        let api = &api;
+        async move { api.req("GET", &path, &headers, None).await }
+    };
+    let plain = format!("/v2.1/images/{id}");
+    let (s, first) = show(plain.clone(), vec![]).await;
+    assert_eq!((s, &first["image"]["metadata"]), (200, &json!({"a": "1"})));
+    assert_eq!(show(plain.clone(), vec![]).await, (200, first.clone()), "read again");
+    let self_href = |v: &Value| v["image"]["links"][0]["href"].as_str().unwrap_or_default().to_string();
+    assert_eq!(self_href(&first), format!("{}/v2.1/images/{id}", api.base));
+    let (_, other_host) = show(plain.clone(), vec![("Host", "compute.example:8774")]).await;
+    assert_eq!(
+        self_href(&other_host),
+        format!("http://compute.example:8774/v2.1/images/{id}")
+    );
+    let (_, with_project) = show(format!("/v2.1/{}/images/{id}", support::PROJECT), vec![]).await;
+    assert_eq!(
+        self_href(&with_project),
+        format!("{}/v2.1/{}/images/{id}", api.base, support::PROJECT)
+    );
+    let (_, legacy) = show(format!("/v2/images/{id}"), vec![]).await;
+    assert_eq!(self_href(&legacy), format!("{}/v2/images/{id}", api.base));
+    let meta = format!("/v2.1/images/{id}/metadata");
+    assert_eq!(api.get(&meta).await, (200, json!({"metadata": {"a": "1"}})));
+
+    let (s, _) = api.req("POST", &meta, &[], Some(r#"{"metadata": {"b": "2"}}"#)).await;
+    assert_eq!(s, 200);
+    let (_, after) = show(plain.clone(), vec![]).await;
+    assert_eq!(
+        after["image"]["metadata"],
+        json!({"a": "1", "b": "2"}),
+        "the write shows"
+    );
+    assert_ne!(after["image"]["updated"], Value::Null);
+    assert_eq!(api.get(&meta).await, (200, json!({"metadata": {"a": "1", "b": "2"}})));
+
+    // Another project does not see the (private) image it was drawn for.
+    let stranger = "stranger:0123456789abcdef0123456789abcdef";
+    let (s, v) = support::get_as(&format!("{}{plain}", api.base), stranger).await;
+    assert_eq!(s, 404, "{v}");
+    let (s, _) = support::get_as(&format!("{}{meta}", api.base), stranger).await;
+    assert_eq!(s, 404);
+}
+
 on_both_backends!(
     metadata_crud_round_trip_keeps_base_attributes,
     metadata_quota_allows_128_and_refuses_129,

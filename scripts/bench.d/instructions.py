@@ -12,8 +12,8 @@ import subprocess
 import threading
 import time
 
-from cases import AB_CASES, requests_for
-from common import HOST, TOKEN, log, service_args, service_env, wait_answer
+from cases import AB_CASES, STATIC_CASES, requests_for
+from common import HOST, STATIC_BIN, TOKEN, log, service_args, service_env, wait_answer
 
 WARMUP = 300     # requests before the counters are zeroed (connections, caches, first-touch allocations)
 MEASURED = 3000  # requests counted
@@ -58,14 +58,24 @@ def _totals(path):
 
 def count(procs, name, port, image_port, data_dir, env, case):
     """Instructions per request of `case` for one variant; -> (float or None, error or None)."""
+    return _count(procs, name, port, case, service_args(port, image_port, data_dir=data_dir), service_env(env),
+                  '/v2.1/images?limit=1')
+
+
+def count_static(procs, port, spec, case, workers):
+    """The same for the static-response limit answering the captured bodies of `spec`."""
+    args = [STATIC_BIN, '--bind', '%s:%d' % (HOST, port), '--workers', str(workers), '--responses', spec]
+    return _count(procs, 'static', port, case, args, None, requests_for('svc-embedded', '', None)[case][1])
+
+
+def _count(procs, name, port, case, args, env, ready_path):
     out = os.path.join(procs.work, 'callgrind-%s-%s' % (name, case))
     os.makedirs(out, exist_ok=True)
-    args = ['valgrind', '--tool=callgrind', '--callgrind-out-file=%s/cg.out' % out] + \
-        service_args(port, image_port, data_dir=data_dir)
-    p = procs.spawn('callgrind-' + name, args, os.path.join(out, 'service.log'), env=service_env(env))
+    args = ['valgrind', '--tool=callgrind', '--callgrind-out-file=%s/cg.out' % out] + args
+    p = procs.spawn('callgrind-' + name, args, os.path.join(out, 'service.log'), env=env)
     try:
         base = 'http://%s:%d' % (HOST, port)
-        wait_answer(base + '/v2.1/images?limit=1', 300, p)
+        wait_answer(base + ready_path, 300, p)
         url = requests_for('svc-embedded', base, None)[case][1]
         bad = _drive(url, WARMUP)
         subprocess.run(['callgrind_control', '-z', str(p.pid)], capture_output=True, timeout=120, check=True)
@@ -84,8 +94,10 @@ def count(procs, name, port, image_port, data_dir, env, case):
         procs.stop(p)
 
 
-def run(res, procs, ab, pick_port):
-    """Each variant of `ab` (already stopped; its seeded store kept) under callgrind, show and detail-20."""
+def run(res, procs, ab, pick_port, static_spec=None):
+    """Each variant of `ab` (already stopped; its seeded store kept) under callgrind, show and detail-20, and the
+    static-response limit answering the same requests (`static_spec`: its captured answers), the floor of what a
+    request costs in actix-web."""
     why = available()
     if why:
         res['failures'].append('instruction counts of the overhead pairs: %s' % why)
@@ -101,4 +113,11 @@ def run(res, procs, ab, pick_port):
             got[n] = ins
             log('A/B %-9s %-11s %.0f instructions per request (callgrind, %d requests, %.0f s)'
                 % (case, n, ins, MEASURED, time.monotonic() - t0))
+        if static_spec and case in STATIC_CASES:
+            ins, err = count_static(procs, pick_port(62), static_spec, case, os.cpu_count() or 2)
+            if err:
+                res['failures'].append('instruction count static %s: %s' % (case, err))
+            else:
+                got['static'] = ins
+                log('%-13s %-11s %.0f instructions per request (callgrind)' % (case, 'static', ins))
         res.setdefault('ab_instructions', []).append({'case': case, 'requests': MEASURED, 'per_request': got})

@@ -294,7 +294,8 @@ def run(a, res, procs, duration, warmup, conns, cases):
             for _, p in list(procs.children):
                 if p.pid == ab[n]['pid']:
                     procs.stop(p)
-        instructions.run(res, procs, ab, pick_port)
+        spec = os.path.join(work, 'static-responses.json')
+        instructions.run(res, procs, ab, pick_port, spec if 'static' in targets else None)
     if any(c in DOWNLOADS for c in cases):
         run_cpu_per_mib(res, v1)
     for t, info in targets.items():

@@ -87,6 +87,12 @@ def ratio_lines(res):
                                  'within 3 %', abs(tput) <= 0.03))
     for ab in res.get('ab_instructions', []):
         ins = ab['per_request']
+        if ins.get('static') and ins.get('emb-base'):
+            out.append(_line('embedded %s, instructions per request, service vs the static limit (callgrind, %d '
+                             'requests)' % (ab['case'], ab['requests']),
+                             '%.0f vs %.0f (the static limit %.2f× of the service)'
+                             % (ins['emb-base'], ins['static'], ins['static'] / ins['emb-base']),
+                             'none, a reference', None))
         for what, on, off in (('metrics on vs off', 'emb-metrics', 'emb-base'),
                               ('usage accounting on vs off', 'emb-base', 'emb-nousage')):
             if ins.get(on) and ins.get(off):

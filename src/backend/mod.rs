@@ -158,6 +158,14 @@ pub struct Member {
 
 pub type BackendResult<T> = Result<T, BackendError>;
 
+/// What a surface draws from one image (a response body).
+pub struct Drawing<'a> {
+    /// Names the drawing and everything besides the image it reads (the view,
+    /// its link bases): two drawings with the same key render an image alike.
+    pub key: &'a str,
+    pub render: &'a (dyn Fn(&Image) -> Vec<u8> + Send + Sync),
+}
+
 #[async_trait]
 pub trait ImageBackend: Send + Sync + 'static {
     /// A name for logs (`glance http://…`, `embedded ./data`).
@@ -172,6 +180,16 @@ pub trait ImageBackend: Send + Sync + 'static {
     async fn list(&self, ctx: &RequestContext, query: &ListQuery) -> BackendResult<Vec<Image>>;
 
     async fn get(&self, ctx: &RequestContext, id: &str) -> BackendResult<Image>;
+
+    /// Image `id` as `drawing` renders it, seen by `ctx` as [`get`](Self::get)
+    /// sees it. A backend that knows when an image changes may answer a
+    /// rendering it made before of the same image, unchanged since, for the
+    /// same [`Drawing::key`] (the embedded store does); the default renders
+    /// each time.
+    async fn get_rendered(&self, ctx: &RequestContext, id: &str, drawing: &Drawing<'_>) -> BackendResult<Bytes> {
+        let image = self.get(ctx, id).await?;
+        Ok(Bytes::from((drawing.render)(&image)))
+    }
 
     /// `list` with a sort order and member status. The default sorts here
     /// (fetching every match, [`list_sorted`]): backends that can sort should

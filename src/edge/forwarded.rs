@@ -177,11 +177,19 @@ impl Origin {
 
     /// webob's `application_url` of an application mounted at `script_name`.
     pub fn application_url(&self, default_host: &str, script_name: &str) -> String {
-        format!(
-            "{}{}",
-            self.host_url(default_host),
-            quote_path(&format!("{}{script_name}", self.prefix))
-        )
+        self.application_url_at(&self.host_url(default_host), script_name)
+    }
+
+    /// [`application_url`](Self::application_url) with its [`host_url`](Self::host_url) at hand.
+    pub fn application_url_at(&self, host_url: &str, script_name: &str) -> String {
+        let mut url = String::with_capacity(host_url.len() + self.prefix.len() + script_name.len() + 8);
+        url.push_str(host_url);
+        if self.prefix.is_empty() {
+            url.push_str(&quote_path(script_name));
+        } else {
+            url.push_str(&quote_path(&format!("{}{script_name}", self.prefix)));
+        }
+        url
     }
 }
 

@@ -41,15 +41,15 @@ pub async fn authenticate(
     rid: &str,
     token: Token,
 ) -> Result<RequestContext, AuthError> {
-    let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
-    let sent = header("x-auth-token");
+    let header = |name: header::HeaderName| req.headers().get(name).and_then(|v| v.to_str().ok());
+    let sent = header(header::HeaderName::from_static("x-auth-token"));
     let decoded = match token {
         Token::AsSent => sent.map(std::borrow::Cow::Borrowed),
         Token::PercentQuoted => sent.map(|t| percent_encoding::percent_decode_str(t).decode_utf8_lossy()),
     };
-    let global_id = request_id::global_id(header("x-openstack-request-id"), rid);
+    let global_id = request_id::global_id(header(header::HeaderName::from_static("x-openstack-request-id")), rid);
     let ctx = auth.authenticate(decoded.as_deref(), &global_id).await?;
-    if let Some(service) = header("x-service-token").filter(|t| !t.trim().is_empty()) {
+    if let Some(service) = header(header::HeaderName::from_static("x-service-token")).filter(|t| !t.trim().is_empty()) {
         auth.check_service_token(service).await?;
     }
     Ok(crate::access_log::identified(req, ctx))

@@ -45,6 +45,9 @@ pub fn decoded(raw: &str) -> String {
 
 /// The path Nova routes: [`decoded`], runs of `/` collapsed.
 pub fn routed(raw: &str) -> String {
+    if is_plain(raw) {
+        return raw.to_string();
+    }
     let decoded = decoded(raw);
     let mut out = String::with_capacity(decoded.len());
     for c in decoded.chars() {
@@ -56,9 +59,53 @@ pub fn routed(raw: &str) -> String {
     out
 }
 
+/// A path [`routed`] leaves as it is: ASCII without `%` (nothing to decode,
+/// each byte its own Latin-1 character), no `//`, no `.` or `..` segment.
+fn is_plain(raw: &str) -> bool {
+    raw.starts_with('/')
+        && raw.bytes().all(|b| b.is_ascii() && b != b'%')
+        && !raw.contains("//")
+        && !raw.split('/').any(|s| s == "." || s == "..")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// [`routed`] without its shortcut.
+    fn routed_in_full(raw: &str) -> String {
+        let mut out = String::new();
+        for c in decoded(raw).chars() {
+            if !(c == '/' && out.ends_with('/')) {
+                out.push(c);
+            }
+        }
+        out
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn the_plain_path_shortcut_routes_as_the_full_way(raw in "[/a-z.%2E0-9é-]{0,24}") {
+            proptest::prop_assert_eq!(routed(&raw), routed_in_full(&raw));
+        }
+    }
+
+    #[test]
+    fn plain_paths_take_the_shortcut() {
+        assert!(is_plain("/v2.1/images/a0a0a0a0-0000-4000-8000-000000000001"));
+        for raw in [
+            "",
+            "v2.1",
+            "/v2.1//images",
+            "/v2.1/./images",
+            "/v2.1/images/..",
+            "/a%20b",
+            "/é",
+        ] {
+            assert!(!is_plain(raw), "{raw}");
+            assert_eq!(routed(raw), routed_in_full(raw), "{raw}");
+        }
+    }
 
     #[test]
     fn dot_segments_resolve_as_the_wsgi_server_resolves_them() {

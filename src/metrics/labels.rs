@@ -58,7 +58,7 @@ pub fn endpoint(listener: &str, method: &actix_web::http::Method, path: &str) ->
             "" | "/" | "/v2" | "/v2/" | "/v2.1" | "/v2.1/" => return "versions",
             p => p.strip_prefix("/v2.1").or_else(|| p.strip_prefix("/v2")),
         };
-        let decoded = rest.map(|r| percent_encoding::percent_decode_str(r).decode_utf8_lossy().into_owned());
+        let decoded = rest.map(|r| percent_encoding::percent_decode_str(r).decode_utf8_lossy());
         return decoded
             .as_deref()
             .and_then(|r| crate::nova::routes::parse(method, r))
@@ -75,6 +75,22 @@ pub fn endpoint(listener: &str, method: &actix_web::http::Method, path: &str) ->
         [] | ["versions"] => "versions",
         _ => "other",
     }
+}
+
+/// A request's endpoint label, worked out once (its log line, its metrics
+/// and the usage accounting all read it).
+#[derive(Clone, Copy)]
+struct Known(&'static str);
+
+/// [`endpoint`] of `req` on `listener`, kept on the request after the first call.
+pub fn endpoint_of(req: &actix_web::HttpRequest, listener: &str) -> &'static str {
+    use actix_web::HttpMessage;
+    if let Some(known) = req.extensions().get::<Known>() {
+        return known.0;
+    }
+    let label = endpoint(listener, req.method(), req.path());
+    req.extensions_mut().insert(Known(label));
+    label
 }
 
 /// The method label of a request: a standard method's name, `other` for an

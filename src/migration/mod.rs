@@ -54,17 +54,19 @@ pub struct Deprecated {
     pub endpoint: &'static str,
 }
 
+/// The deprecated Nova call of a compute `endpoint` label, if it is one.
+fn nova_call(endpoint: &'static str) -> Option<Deprecated> {
+    (endpoint.starts_with("images.") || endpoint.starts_with("image_metadata.")).then_some(Deprecated {
+        surface: Surface::Nova,
+        endpoint,
+    })
+}
+
 /// The deprecated call `method path` on `listener` is, if it is one (version
 /// documents and `/healthcheck` are not; neither is Glance v2).
 pub fn classify(listener: Listener, method: &Method, path: &str) -> Option<Deprecated> {
     match listener {
-        Listener::Compute => {
-            let endpoint = crate::metrics::labels::endpoint("compute", method, path);
-            (endpoint.starts_with("images.") || endpoint.starts_with("image_metadata.")).then_some(Deprecated {
-                surface: Surface::Nova,
-                endpoint,
-            })
-        }
+        Listener::Compute => nova_call(crate::metrics::labels::endpoint("compute", method, path)),
         Listener::Image => {
             let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
             let endpoint = match (segs.as_slice(), method.as_str()) {
@@ -275,10 +277,18 @@ pub async fn track(
     ) else {
         return next.call(req).await;
     };
-    let Some(call) = classify(listener, req.method(), req.path()) else {
+    let call = match listener {
+        // The label the request's log line worked out.
+        Listener::Compute => nova_call(crate::metrics::labels::endpoint_of(req.request(), "compute")),
+        Listener::Image => classify(listener, req.method(), req.path()),
+    };
+    let Some(call) = call else {
         return next.call(req).await;
     };
-    let user_agent = req.headers().get("user-agent").and_then(|v| v.to_str().ok());
+    let user_agent = req
+        .headers()
+        .get(actix_web::http::header::USER_AGENT)
+        .and_then(|v| v.to_str().ok());
     let client = client::parse(user_agent);
     let mut res = next.call(req).await?;
     if let Some(caller) = crate::access_log::caller(res.request()) {

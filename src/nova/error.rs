@@ -104,15 +104,12 @@ impl Meta {
         let h = resp.headers_mut();
         let value = |s: &str| header::HeaderValue::from_str(s).ok();
         if let Some(v) = &self.version {
-            let standard = header::HeaderName::from_bytes(microversion::STANDARD_HEADER.as_bytes());
-            let legacy = header::HeaderName::from_bytes(microversion::LEGACY_HEADER.as_bytes());
-            if let (Ok(standard), Ok(legacy)) = (standard, legacy) {
-                if let Some(compute) = value(&format!("compute {v}")) {
-                    h.insert(standard, compute);
-                }
-                if let Some(echo) = value(v) {
-                    h.insert(legacy, echo);
-                }
+            // The names of microversion::STANDARD_HEADER and LEGACY_HEADER.
+            if let Some(compute) = value(&format!("compute {v}")) {
+                h.insert(header::HeaderName::from_static("openstack-api-version"), compute);
+            }
+            if let Some(echo) = value(v) {
+                h.insert(header::HeaderName::from_static("x-openstack-nova-api-version"), echo);
             }
             h.append(
                 header::VARY,
@@ -131,10 +128,10 @@ impl Meta {
 }
 
 /// A successful Nova answer: `body` of `content_type` with `meta`'s headers.
-pub fn finish(status: StatusCode, meta: &Meta, content_type: &str, body: Vec<u8>) -> HttpResponse {
+pub fn finish(status: StatusCode, meta: &Meta, content_type: &str, body: impl Into<bytes::Bytes>) -> HttpResponse {
     let mut resp = HttpResponse::build(status)
         .insert_header((header::CONTENT_TYPE, content_type))
-        .body(body);
+        .body(body.into());
     meta.apply(&mut resp);
     resp
 }

@@ -4,7 +4,7 @@
 use super::error::{from_backend, Op};
 use super::validation::{metadata_body, BodyKind};
 use super::{fault::Fault, views, writable_keys, Call, Reply};
-use crate::backend::PropertyChange;
+use crate::backend::{Drawing, PropertyChange};
 use actix_web::http::StatusCode;
 use serde_json::{json, Map, Value};
 
@@ -15,11 +15,18 @@ async fn image(call: &Call<'_>, id: &str) -> Result<crate::backend::Image, Fault
 }
 
 pub async fn index(call: &Call<'_>, id: &str) -> Result<Reply, Fault> {
-    let image = image(call, id).await?;
-    let body = MetadataIndex {
-        metadata: views::MetadataView(&image.properties),
+    let drawing = Drawing {
+        key: "image_metadata.index",
+        render: &|image| {
+            crate::edge::pyjson::to_vec(&MetadataIndex {
+                metadata: views::MetadataView(&image.properties),
+            })
+        },
     };
-    Ok(Reply::Body(StatusCode::OK, crate::edge::pyjson::to_vec(&body)))
+    match call.state.backend.get_rendered(&call.ctx, id, &drawing).await {
+        Ok(body) => Ok(Reply::Body(StatusCode::OK, body)),
+        Err(e) => Err(from_backend(&e, Op::Show(id))),
+    }
 }
 
 /// `{"metadata": {...}}`, written straight from the image.

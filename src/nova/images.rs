@@ -3,6 +3,7 @@
 
 use super::error::{from_backend, Op};
 use super::{fault::Fault, query, views, Call, Reply};
+use crate::backend::Drawing;
 use crate::edge::pyjson;
 use actix_web::http::StatusCode;
 use serde::Serialize;
@@ -32,7 +33,7 @@ pub async fn index(call: &Call<'_>, detail: bool) -> Result<Reply, Fault> {
     } else {
         Index::body(images.iter().map(|img| views::basic(img, &call.links)), next)
     };
-    Ok(Reply::Body(StatusCode::OK, body))
+    Ok(Reply::Body(StatusCode::OK, body.into()))
 }
 
 /// `{"images": [...], ["images_links": [next]]}`.
@@ -64,13 +65,17 @@ struct Show<'a> {
 }
 
 pub async fn show(call: &Call<'_>, id: &str) -> Result<Reply, Fault> {
-    match call.state.backend.get(&call.ctx, id).await {
-        Ok(image) => Ok(Reply::Body(
-            StatusCode::OK,
+    let links = &call.links;
+    let drawing = Drawing {
+        key: &links.drawing_key("images.show"),
+        render: &|image| {
             pyjson::to_vec(&Show {
-                image: views::detail(&image, &call.links),
-            }),
-        )),
+                image: views::detail(image, links),
+            })
+        },
+    };
+    match call.state.backend.get_rendered(&call.ctx, id, &drawing).await {
+        Ok(body) => Ok(Reply::Body(StatusCode::OK, body)),
         Err(e) => Err(from_backend(&e, Op::Show(id))),
     }
 }

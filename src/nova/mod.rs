@@ -74,7 +74,7 @@ impl NovaState {
 pub enum Reply {
     Json(StatusCode, serde_json::Value),
     /// A body already written as `json.dumps` writes it.
-    Body(StatusCode, Vec<u8>),
+    Body(StatusCode, bytes::Bytes),
     NoContent,
 }
 

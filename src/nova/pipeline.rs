@@ -100,15 +100,15 @@ const SUPPORTED: &[&str] = &["application/json", "application/vnd.openstack.comp
 fn links(req: &HttpRequest, state: &NovaState, target: &Target<'_>, ctx: &RequestContext) -> views::Links {
     let prefix = &state.settings.api.compute_link_prefix;
     let default_host = req.app_config().host();
-    let application_url = target.origin.application_url(default_host, &format!("/{}", target.app));
-    // webob's `request.url`, where Nova looks for the project id.
-    let full_url = format!(
-        "{}{}{}",
-        target.origin.host_url(default_host),
-        quote_path(&target.origin.prefix),
-        req.uri()
-    );
-    let project_in_url = !ctx.project_id.is_empty() && full_url.contains(&ctx.project_id);
+    let host_url = target.origin.host_url(default_host);
+    let script_name = if target.legacy { "/v2" } else { "/v2.1" };
+    debug_assert_eq!(&script_name[1..], target.app);
+    let application_url = target.origin.application_url_at(&host_url, script_name);
+    // Nova looks for the project id in webob's `request.url`.
+    let project_in_url = !ctx.project_id.is_empty() && {
+        let full_url = format!("{host_url}{}{}", quote_path(&target.origin.prefix), req.uri());
+        full_url.contains(&ctx.project_id)
+    };
     views::Links {
         bookmark_url: update_link_prefix(&remove_trailing_version(&application_url), prefix),
         app_url: update_link_prefix(&application_url, prefix),
@@ -158,7 +158,7 @@ fn view(reply: Reply, meta: &Meta, content_type: &str) -> HttpResponse {
     match reply {
         Reply::Json(status, value) => finish(status, meta, content_type, crate::edge::pyjson::to_vec(&value)),
         Reply::Body(status, bytes) => finish(status, meta, content_type, bytes),
-        Reply::NoContent => finish(StatusCode::NO_CONTENT, meta, content_type, Vec::new()),
+        Reply::NoContent => finish(StatusCode::NO_CONTENT, meta, content_type, bytes::Bytes::new()),
     }
 }
 

@@ -22,6 +22,19 @@ pub struct Links {
 pub use crate::edge::links::url_join;
 
 impl Links {
+    /// Names `view` drawn with these links, for [`crate::backend::Drawing::key`].
+    pub fn drawing_key(&self, view: &str) -> String {
+        // No URL nor project id holds a line break (HTTP refuses them in headers).
+        [
+            view,
+            &self.app_url,
+            &self.bookmark_url,
+            &self.project_id,
+            &self.glance_url,
+        ]
+        .join("\n")
+    }
+
     pub fn href(&self, collection: &str, id: &str) -> String {
         url_join(&[&self.app_url, &self.project_id, collection, id])
     }

@@ -2,13 +2,14 @@
 
 use super::data::file_stream;
 use super::policy::{self, Rule};
-use super::{db, filters, EmbeddedStore, NewImage};
+use super::{db, filters, Catalog, EmbeddedStore, NewImage};
 use crate::backend::error::{forbidden, not_found};
 use crate::backend::{
-    BackendError, BackendResult, ByteRange, ContentRange, Image, ImageBackend, ImageData, ListQuery, PropertyChange,
-    RequestContext,
+    BackendError, BackendResult, ByteRange, ContentRange, Drawing, Image, ImageBackend, ImageData, ListQuery,
+    PropertyChange, RequestContext,
 };
 use async_trait::async_trait;
+use bytes::Bytes;
 
 #[async_trait]
 impl ImageBackend for EmbeddedStore {
@@ -32,10 +33,15 @@ impl ImageBackend for EmbeddedStore {
 
     async fn get(&self, ctx: &RequestContext, id: &str) -> BackendResult<Image> {
         let catalog = self.catalog().await?;
-        match catalog.get(id) {
-            Some(r) if policy::can_see(r.seen(), ctx, r.membership(&ctx.project_id)) => Ok(r.image()),
-            _ => Err(not_found(&format!("No image found with ID {id}"))),
-        }
+        Ok(catalog.at(visible(&catalog, ctx, id)?).image())
+    }
+
+    async fn get_rendered(&self, ctx: &RequestContext, id: &str, drawing: &Drawing<'_>) -> BackendResult<Bytes> {
+        let catalog = self.catalog().await?;
+        let i = visible(&catalog, ctx, id)?;
+        Ok(catalog
+            .rendered
+            .get_or_draw(i, drawing.key, || (drawing.render)(&catalog.at(i).image())))
     }
 
     async fn data(&self, ctx: &RequestContext, id: &str, range: Option<ByteRange>) -> BackendResult<ImageData> {
@@ -159,5 +165,13 @@ impl ImageBackend for EmbeddedStore {
             Ok(())
         })
         .await
+    }
+}
+
+/// Where image `id` is in `catalog`, if `ctx` may see it; else Glance's 404.
+fn visible(catalog: &Catalog, ctx: &RequestContext, id: &str) -> BackendResult<usize> {
+    match catalog.position(id) {
+        Some(i) if policy::can_see(catalog.at(i).seen(), ctx, catalog.at(i).membership(&ctx.project_id)) => Ok(i),
+        _ => Err(not_found(&format!("No image found with ID {id}"))),
     }
 }

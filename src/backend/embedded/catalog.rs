@@ -9,6 +9,7 @@
 
 use super::policy::Seen;
 use crate::backend::Image;
+pub use rendered::Rendered;
 use serde_json::{Map, Value};
 use std::hash::BuildHasher;
 
@@ -92,6 +93,8 @@ pub struct Catalog {
     member_at: Vec<u32>,
     by_id: hashbrown::HashTable<u32>,
     hasher: hashbrown::DefaultHashBuilder,
+    /// Bodies drawn of these images (empty until a read draws one).
+    pub rendered: Rendered,
 }
 
 /// One image of a catalogue, read in place.
@@ -276,5 +279,6 @@ impl<'a> View<'a> {
 }
 
 mod build;
+mod rendered;
 #[cfg(test)]
 mod tests;

@@ -62,7 +62,12 @@ struct Inner {
     /// connection, in this process or another, commits): reads are answered
     /// from it without a query while nothing changed.
     snapshot: Mutex<(Connection, Option<Arc<Catalog>>)>,
+    /// Bytes of response bodies each catalogue may keep (`embedded.response_cache_mib`).
+    response_cache_bytes: u64,
 }
+
+/// `embedded.response_cache_mib`'s default, in bytes.
+pub const DEFAULT_RESPONSE_CACHE_BYTES: u64 = 16 << 20;
 
 #[derive(Clone)]
 pub struct EmbeddedStore {
@@ -73,6 +78,12 @@ impl EmbeddedStore {
     /// Open (or create) the store under `dir`: `dir/images.sqlite`, `dir/images/`,
     /// `dir/staging/`. Uploads a crash interrupted are rolled back to `queued`.
     pub fn open(dir: &Path) -> BackendResult<EmbeddedStore> {
+        Self::open_with(dir, DEFAULT_RESPONSE_CACHE_BYTES)
+    }
+
+    /// [`open`](Self::open), keeping up to `response_cache_bytes` of drawn
+    /// response bodies per catalogue (0: none).
+    pub fn open_with(dir: &Path, response_cache_bytes: u64) -> BackendResult<EmbeddedStore> {
         for sub in ["images", "staging"] {
             std::fs::create_dir_all(dir.join(sub))
                 .map_err(|e| BackendError::Internal(format!("cannot create {}: {e}", dir.join(sub).display())))?;
@@ -99,6 +110,7 @@ impl EmbeddedStore {
                 readers: Mutex::new(Vec::new()),
                 snapshot: Mutex::new((db::open(&db_path)?, None)),
                 db_path,
+                response_cache_bytes,
             }),
         })
     }
@@ -127,7 +139,9 @@ impl EmbeddedStore {
             Some(c) if c.version == version => Ok(Some(c.clone())),
             _ if !reload => Ok(None),
             _ => {
-                let catalog = Arc::new(Catalog::read(conn, version)?);
+                let mut catalog = Catalog::read(conn, version)?;
+                catalog.rendered = catalog::Rendered::new(inner.response_cache_bytes);
+                let catalog = Arc::new(catalog);
                 *cached = Some(catalog.clone());
                 Ok(Some(catalog))
             }
