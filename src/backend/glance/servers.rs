@@ -68,13 +68,23 @@ impl Servers {
         (start + attempt as usize) % self.list.len()
     }
 
-    /// `url` (built on any of the servers) moved to server `to`.
+    /// `url` (built on any of the servers) moved to server `to`; `None`
+    /// when it is on none of them, or on `to` already.
     pub fn rebase(&self, url: &url::Url, to: usize) -> Option<url::Url> {
         let text = url.as_str();
-        let rest = self.list.iter().filter(|s| !s.is_empty()).find_map(|s| {
-            text.strip_prefix(s.as_str())
-                .filter(|r| r.is_empty() || r.starts_with('/') || r.starts_with('?'))
-        })?;
+        let (on, rest) = self
+            .list
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| !s.is_empty())
+            .find_map(|(i, s)| {
+                text.strip_prefix(s.as_str())
+                    .filter(|r| r.is_empty() || r.starts_with('/') || r.starts_with('?'))
+                    .map(|r| (i, r))
+            })?;
+        if on == to {
+            return None;
+        }
         url::Url::parse(&format!("{}{rest}", self.list[to])).ok()
     }
 
@@ -101,6 +111,7 @@ mod tests {
         assert_eq!(s.of_attempt(first, 1), second);
         let url = url::Url::parse("http://a:1/v2/images?limit=1").unwrap();
         assert_eq!(s.rebase(&url, 1).unwrap().as_str(), "http://b:2/v2/images?limit=1");
+        assert!(s.rebase(&url, 0).is_none(), "on server 0 already: kept as it is");
         s.answered(1);
         assert_eq!(s.current(), "http://b:2");
         assert_eq!(s.first(), "http://a:1");
