@@ -158,13 +158,22 @@ pub struct Member {
 
 pub type BackendResult<T> = Result<T, BackendError>;
 
+/// A list of images as a [`Drawing`] rendered each.
+pub struct RenderedList {
+    pub bodies: Vec<Bytes>,
+    pub last_id: Option<String>,
+}
+
 /// What a surface draws from one image (a response body).
 pub struct Drawing<'a> {
     /// Names the drawing and everything besides the image it reads (the view,
     /// its link bases): two drawings with the same key render an image alike.
     pub key: &'a str,
-    pub render: &'a (dyn Fn(&Image) -> Vec<u8> + Send + Sync),
+    pub render: &'a Render<'a>,
 }
+
+/// How a [`Drawing`] renders an image.
+pub type Render<'a> = dyn Fn(&Image) -> Vec<u8> + Send + Sync + 'a;
 
 #[async_trait]
 pub trait ImageBackend: Send + Sync + 'static {
@@ -189,6 +198,21 @@ pub trait ImageBackend: Send + Sync + 'static {
     async fn get_rendered(&self, ctx: &RequestContext, id: &str, drawing: &Drawing<'_>) -> BackendResult<Bytes> {
         let image = self.get(ctx, id).await?;
         Ok(Bytes::from((drawing.render)(&image)))
+    }
+
+    /// [`list`](Self::list), each image as `drawing` renders it (a rendering
+    /// kept as [`get_rendered`](Self::get_rendered)'s may be), and the last one's id.
+    async fn list_rendered(
+        &self,
+        ctx: &RequestContext,
+        query: &ListQuery,
+        drawing: &Drawing<'_>,
+    ) -> BackendResult<RenderedList> {
+        let images = self.list(ctx, query).await?;
+        Ok(RenderedList {
+            last_id: images.last().map(|i| i.id.clone()),
+            bodies: images.iter().map(|i| Bytes::from((drawing.render)(i))).collect(),
+        })
     }
 
     /// `list` with a sort order and member status. The default sorts here

@@ -6,7 +6,7 @@ use super::{db, filters, Catalog, EmbeddedStore, NewImage};
 use crate::backend::error::{forbidden, not_found};
 use crate::backend::{
     BackendError, BackendResult, ByteRange, ContentRange, Drawing, Image, ImageBackend, ImageData, ListQuery,
-    PropertyChange, RequestContext,
+    PropertyChange, RenderedList, RequestContext,
 };
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -29,6 +29,27 @@ impl ImageBackend for EmbeddedStore {
     async fn list(&self, ctx: &RequestContext, query: &ListQuery) -> BackendResult<Vec<Image>> {
         let catalog = self.catalog().await?;
         filters::select(&catalog, ctx, &query.filters, query.marker.as_deref(), query.limit)
+    }
+
+    async fn list_rendered(
+        &self,
+        ctx: &RequestContext,
+        query: &ListQuery,
+        drawing: &Drawing<'_>,
+    ) -> BackendResult<RenderedList> {
+        let catalog = self.catalog().await?;
+        let found = filters::positions(&catalog, ctx, &query.filters, query.marker.as_deref(), query.limit)?;
+        Ok(RenderedList {
+            last_id: found.last().map(|&i| catalog.at(i).id().to_string()),
+            bodies: found
+                .iter()
+                .map(|&i| {
+                    catalog
+                        .rendered
+                        .get_or_draw(i, drawing.key, || (drawing.render)(&catalog.at(i).image()))
+                })
+                .collect(),
+        })
     }
 
     async fn get(&self, ctx: &RequestContext, id: &str) -> BackendResult<Image> {

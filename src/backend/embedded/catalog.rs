@@ -154,6 +154,11 @@ impl<'a> View<'a> {
         self.field(f).unwrap_or_default()
     }
 
+    /// Its position in the list order.
+    pub fn index(&self) -> usize {
+        self.index
+    }
+
     pub fn id(&self) -> &'a str {
         self.required(Field::Id)
     }

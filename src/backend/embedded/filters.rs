@@ -142,6 +142,18 @@ pub fn select(
     marker: Option<&str>,
     limit: Option<u64>,
 ) -> Result<Vec<Image>, BackendError> {
+    let found = positions(catalog, ctx, filters, marker, limit)?;
+    Ok(found.into_iter().map(|i| catalog.at(i).image()).collect())
+}
+
+/// Where the images [`select`] selects are in the catalogue, in order.
+pub fn positions(
+    catalog: &Catalog,
+    ctx: &RequestContext,
+    filters: &[(String, String)],
+    marker: Option<&str>,
+    limit: Option<u64>,
+) -> Result<Vec<usize>, BackendError> {
     policy::may_list(ctx)?;
     // `member_status` is a list parameter, not a filter.
     let member_status = filters
@@ -178,6 +190,6 @@ pub fn select(
         })
         .filter(|r| preds.iter().all(|p| p(r)))
         .take(limit)
-        .map(|r| r.image())
+        .map(|r| r.index())
         .collect())
 }
