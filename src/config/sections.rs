@@ -305,7 +305,7 @@ pub struct EmbeddedSettings {
     /// Use the embedded store even with `auth.strategy = "keystone"` (with
     /// `noauth2` and no `glance.url` it is the backend anyway).
     pub enabled: bool,
-    /// MiB of response bodies (an image's show, its metadata) kept drawn
+    /// MiB of response bodies (an image's Nova views, its metadata) kept drawn
     /// while the image is unchanged; 0: every read draws its body.
     pub response_cache_mib: u64,
 }
