@@ -41,14 +41,7 @@ impl ImageBackend for EmbeddedStore {
         let found = filters::positions(&catalog, ctx, &query.filters, query.marker.as_deref(), query.limit)?;
         Ok(RenderedList {
             last_id: found.last().map(|&i| catalog.at(i).id().to_string()),
-            bodies: found
-                .iter()
-                .map(|&i| {
-                    catalog
-                        .rendered
-                        .get_or_draw(i, drawing.key, || (drawing.render)(&catalog.at(i).image()))
-                })
-                .collect(),
+            bodies: found.iter().map(|&i| catalog.drawn(i, drawing)).collect(),
         })
     }
 
@@ -60,9 +53,7 @@ impl ImageBackend for EmbeddedStore {
     async fn get_rendered(&self, ctx: &RequestContext, id: &str, drawing: &Drawing<'_>) -> BackendResult<Bytes> {
         let catalog = self.catalog().await?;
         let i = visible(&catalog, ctx, id)?;
-        Ok(catalog
-            .rendered
-            .get_or_draw(i, drawing.key, || (drawing.render)(&catalog.at(i).image())))
+        Ok(catalog.drawn(i, drawing))
     }
 
     async fn data(&self, ctx: &RequestContext, id: &str, range: Option<ByteRange>) -> BackendResult<ImageData> {

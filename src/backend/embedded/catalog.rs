@@ -8,7 +8,7 @@
 //! it. The catalogue is immutable: a commit makes the store read a new one.
 
 use super::policy::Seen;
-use crate::backend::Image;
+use crate::backend::{Drawing, Image};
 pub use rendered::Rendered;
 use serde_json::{Map, Value};
 use std::hash::BuildHasher;
@@ -94,7 +94,7 @@ pub struct Catalog {
     by_id: hashbrown::HashTable<u32>,
     hasher: hashbrown::DefaultHashBuilder,
     /// Bodies drawn of these images (empty until a read draws one).
-    pub rendered: Rendered,
+    pub(super) rendered: Rendered,
 }
 
 /// One image of a catalogue, read in place.
@@ -125,6 +125,12 @@ impl Catalog {
         self.by_id
             .find(hash, |&i| self.at(i as usize).id() == id)
             .map(|&i| i as usize)
+    }
+
+    /// Image `index` as `drawing` renders it: the body kept, else drawn and kept.
+    pub fn drawn(&self, index: usize, drawing: &Drawing<'_>) -> bytes::Bytes {
+        self.rendered
+            .get_or_draw(index, drawing.key, || (drawing.render)(&self.at(index).image()))
     }
 
     pub fn get(&self, id: &str) -> Option<View<'_>> {
